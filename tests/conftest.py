@@ -39,3 +39,10 @@ def healed(lab):
     """For tests that inject faults: whatever they break is healed afterwards."""
     yield lab
     lab.heal()
+
+
+@pytest.fixture
+def fresh_databases(lab):
+    """For tests that change database roles (promote, fence): the original pair is rebuilt afterwards."""
+    yield lab
+    lab.reset_databases()

@@ -55,3 +55,52 @@ def scalar(conn, sql: str, args=None):
     with conn.cursor() as cur:
         cur.execute(sql, args)
         return cur.fetchone()[0]
+
+
+PROJECT_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+COLLECTIONS_PATH = PROJECT_ROOT / "collection"
+
+
+def ansible_env() -> dict[str, str]:
+    """Environment for running Ansible from the tests: our collection, our interpreter, no user config."""
+    import os
+
+    return {
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
+        "ANSIBLE_CONFIG": str(PROJECT_ROOT / "ansible.cfg"),
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+
+
+def run_module(module: str, args: dict | None = None, *, check: bool = False, diff: bool = False) -> dict:
+    """Run one module task on localhost through ansible-runner, as a playbook task would, and return its result.
+
+    ``module`` may be short (``service_health``) for ``incident.response.service_health``.
+    The result dict carries ``failed`` and ``msg`` when the module failed.
+    """
+    import json
+    import tempfile
+
+    import ansible_runner
+
+    if "." not in module:
+        module = f"incident.response.{module}"
+    with tempfile.TemporaryDirectory(prefix="run-module-") as pdd:
+        flags = " ".join(f for f, on in (("--check", check), ("--diff", diff)) if on)
+        runner = ansible_runner.run(
+            private_data_dir=pdd,
+            host_pattern="localhost",
+            module=module,
+            module_args=json.dumps(args or {}),
+            inventory=f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}",
+            envvars=ansible_env(),
+            cmdline=flags or None,
+            quiet=True,
+        )
+        for event in runner.events:
+            if event["event"] in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
+                res = dict(event["event_data"]["res"])
+                res.setdefault("failed", event["event"] != "runner_on_ok")
+                return res
+        raise AssertionError(f"{module} produced no result (status {runner.status}): {runner.stdout.read()[-2000:]}")

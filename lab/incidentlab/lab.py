@@ -199,6 +199,15 @@ class Lab:
             progress(f"stopped {stopped} process(es)")
             return stopped
 
+    def reset_databases(self) -> None:
+        """Rebuild the database pair as it was after `up` (tests that promote or fence use this)."""
+        with self.locked():
+            self.require_up()
+            for name in mariadb.DB_NODES:
+                self.procs.stop(name, timeout=2)
+            mariadb.bootstrap_pair(self.cfg, self.procs, self.secrets())
+            self._save(faults=[f for f in self.active_faults() if not f["name"].startswith(("db-", "repl"))])
+
     # -- status -------------------------------------------------------------
     def status(self) -> list[ComponentStatus]:
         cfg = self.cfg

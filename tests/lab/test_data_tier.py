@@ -68,3 +68,13 @@ def test_passwords_are_private_and_never_in_status(lab):
     assert {c["name"] for c in doc["components"]} >= {"db-primary", "db-replica", "prometheus", "alertmanager"}
     for password in lab.secrets().values():
         assert password not in res.stdout
+
+
+def test_reset_rebuilds_the_original_pair(lab):
+    with db(lab, "db-primary") as conn:
+        conn.cursor().execute("INSERT INTO users (name, email) VALUES ('temp', 't@example.com')")
+    lab.reset_databases()
+    with db(lab, "db-primary") as conn:
+        assert scalar(conn, "SELECT COUNT(*) FROM users WHERE name='temp'") == 0
+    with db(lab, "db-replica") as conn:
+        assert scalar(conn, "SELECT @@read_only") == 1
