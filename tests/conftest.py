@@ -7,13 +7,8 @@ The test lab uses its own directory and port range (INCIDENTLAB_TEST_PORT_BASE, 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from incidentlab.lab import Lab
 
 TEST_PORT_BASE = int(os.environ.get("INCIDENTLAB_TEST_PORT_BASE", "34000"))
