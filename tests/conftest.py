@@ -1,22 +1,19 @@
 """Session fixtures: one lab for the whole test run, started once and stopped at the end.
 
-The test lab uses its own directory and port range (INCIDENTLAB_TEST_PORT_BASE, default
-34000), so it runs beside an operator's lab on the default ports.
+The test lab uses its own directory and a port range claimed for this run (see
+support.claim_port_base), so it runs beside an operator's lab and beside other test runs.
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from incidentlab.lab import Lab
-
-TEST_PORT_BASE = int(os.environ.get("INCIDENTLAB_TEST_PORT_BASE", "34000"))
+from support import lab_port_base
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> Lab:
-    lab = Lab.open(tmp_path_factory.mktemp("lab"), TEST_PORT_BASE)
+    lab = Lab.open(tmp_path_factory.mktemp("lab"), lab_port_base())
     lab.up()
     try:
         yield lab

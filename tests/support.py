@@ -10,6 +10,53 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+_CLAIMS: list = []  # open lock files: a claim lasts as long as the test process
+
+
+def lab_port_base() -> int:
+    """This test run's port base (claimed once per process)."""
+    if not _BASE:
+        _BASE.append(claim_port_base())
+    return _BASE[0]
+
+
+_BASE: list[int] = []
+
+
+def claim_port_base(first: int = 40000, last: int = 62000, step: int = 2000) -> int:
+    """A port range of 2000 ports for this test run, not used by any other test run on the machine.
+
+    Several checkouts (CI, worktrees) may run the suite at once; each claims a range with a
+    lock file held for the life of the process. The lab uses base+0..999, the lifecycle
+    tests base+1000..1999. INCIDENTLAB_TEST_PORT_BASE forces a base.
+    """
+    import fcntl
+    import os
+    import socket
+
+    forced = os.environ.get("INCIDENTLAB_TEST_PORT_BASE")
+    if forced:
+        return int(forced)
+    lock_dir = "/tmp/incidentlab-test-ports"
+    os.makedirs(lock_dir, exist_ok=True)
+    for base in range(first, last + 1, step):
+        fh = open(f"{lock_dir}/{base}.lock", "w")  # noqa: SIM115 - held open on purpose
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            continue
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", base + 306))
+            except OSError:
+                fh.close()
+                continue
+        _CLAIMS.append(fh)
+        return base
+    raise RuntimeError("no free port range for the test lab between 40000 and 64000")
+
 
 def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
     """Poll until ``check`` returns something truthy; fail with ``what`` after ``timeout`` seconds."""

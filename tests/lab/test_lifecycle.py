@@ -12,9 +12,9 @@ import sys
 import pytest
 from incidentlab.config import HOST, LabConfig, port_open
 from incidentlab.procs import ProcessTable
-from support import incidentctl, wait_for
+from support import incidentctl, lab_port_base, wait_for
 
-PORT_BASE = 36000
+PORT_BASE = lab_port_base() + 1000  # the second half of this run's claimed range
 
 
 @pytest.fixture
