@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.incident.response.plugins.filter.classify_severity import classify_severity
 
 POLICY = [

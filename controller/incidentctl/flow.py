@@ -1,0 +1,192 @@
+"""What the controller does in an incident: triage, decide, plan, confirm, run, verify, write up.
+
+The playbooks do the work and publish their conclusions with ``set_stats``:
+
+* ``triage.yml`` publishes ``triage``: ``findings``, ``classification`` (severity, reasons,
+  from the collection's severity policy), ``severity_levels`` (the runbook's table from
+  the inventory) and ``services_affected``.
+* a procedure publishes ``outcome``: ``verified`` (bool), ``healthy``, ``unhealthy``,
+  ``needs_human`` (lists of strings) and ``actions`` (what it did).
+
+Destructive or cross-region tasks carry the tag ``destructive`` and run only when the
+variable ``confirm_destructive`` is true; the controller lists them as the plan.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ansible_runner
+
+from .errors import BadInput, ProcedureFailed, Refused
+from .project import Project
+from .record import Incident, now
+from .runner import RunResult, check_inventory, run_playbook
+
+PROCEDURES = {"P0": "p0_critical", "P1": "p1_high", "P2": "p2_medium", "P3": "p3_low"}
+SEVERITIES = ("auto", *PROCEDURES)
+
+
+@dataclass
+class Context:
+    project: Project
+    inventory: Path
+    progress: object
+    confirm: Callable[[list[str]], bool] | None = None  # asks the operator; None when nobody can answer
+    assume_yes: bool = False
+    extravars: dict = field(default_factory=dict)
+
+
+def prepare(project: Project, inventory: str | None) -> Path:
+    """Check tools and inventory before anything is written."""
+    project.require_tools()
+    inv = project.inventory(inventory)
+    check_inventory(project, inv)
+    return inv
+
+
+def triage(ctx: Context, incident: Incident) -> dict:
+    incident.log("triage started", "triage started")
+    res = run_playbook(ctx.project, incident, "triage", ctx.inventory, progress=ctx.progress, extravars=ctx.extravars)
+    data = res.data.get("triage")
+    if not res.ok or not isinstance(data, dict):
+        why = "; ".join(f"{f['task']}: {f['summary']}" for f in res.failures[:3]) or f"status {res.status}"
+        incident.log("triage failed", f"triage failed: {why}")
+        raise ProcedureFailed(f"triage failed ({why}); the record is in {incident.path}")
+    tri_dir = incident.subdir("triage")
+    (tri_dir / "triage.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    cls = data.get("classification") or {}
+    incident.log(
+        "triage finished",
+        f"triage: {cls.get('severity') or 'no incident'}" + (f" ({'; '.join(cls.get('reasons', []))})" if cls else ""),
+        severity=cls.get("severity"),
+        reasons=cls.get("reasons", []),
+    )
+    return data
+
+
+def check_severity(value: str) -> str:
+    normal = value.strip()
+    normal = normal.upper() if normal.lower() != "auto" else "auto"
+    if normal not in SEVERITIES:
+        raise BadInput(f"unknown severity {value!r}: use one of {', '.join(SEVERITIES)}")
+    return normal
+
+
+def decide(incident: Incident, triage_data: dict, requested: str) -> str | None:
+    requested = check_severity(requested)
+    cls = triage_data.get("classification") or {}
+    levels = triage_data.get("severity_levels") or {}
+    if requested == "auto":
+        severity, source, reasons = cls.get("severity"), "policy", cls.get("reasons", [])
+    else:
+        severity, source = requested, "operator"
+        reasons = [f"set by the operator (the policy said {cls.get('severity') or 'no incident'})"]
+    level = levels.get(severity, {}) if severity else {}
+    incident.update(
+        severity=severity,
+        severity_source=source,
+        reasons=reasons,
+        response_minutes=level.get("response_minutes"),
+        escalation=level.get("escalation"),
+        services=triage_data.get("services_affected", []),
+    )
+    incident.log("severity decided", f"severity {severity or 'none'} by {source}", severity=severity, reasons=reasons)
+    return severity
+
+
+def destructive_steps(ctx: Context, playbook: str) -> list[str]:
+    """The procedure's tasks tagged ``destructive``, as ansible-playbook --list-tasks shows them."""
+    path = ctx.project.playbook(playbook)
+    with tempfile.TemporaryDirectory(prefix="incidentctl-plan-") as pdd:
+        runner = ansible_runner.run(
+            private_data_dir=pdd,
+            project_dir=str(ctx.project.playbooks),
+            playbook=path.name,
+            inventory=str(ctx.inventory),
+            envvars=ctx.project.envvars(),
+            cmdline="--list-tasks --tags destructive",
+            quiet=True,
+        )
+        text = runner.stdout.read()
+    if runner.rc != 0:
+        raise ProcedureFailed(f"cannot list the steps of {path.name}: {text.strip().splitlines()[-1:]}")
+    steps = []
+    for line in text.splitlines():
+        if "TAGS: [" in line and "destructive" in line.split("TAGS: [", 1)[1] and not line.strip().startswith("play #"):
+            steps.append(line.split("\tTAGS:")[0].strip())
+    return steps
+
+
+def confirm_steps(ctx: Context, incident: Incident, steps: list[str], check: bool) -> bool:
+    """True when destructive steps may run. Check mode needs no confirmation: nothing changes."""
+    if not steps:
+        return True
+    if check:
+        incident.log("confirmation not needed", "check mode: destructive steps only report what they would do")
+        return True
+    if ctx.assume_yes:
+        incident.log("confirmation given", "destructive steps confirmed with --yes", steps=steps)
+        return True
+    if ctx.confirm is None:
+        incident.log("confirmation refused", "no terminal to confirm destructive steps and no --yes", steps=steps)
+        raise Refused(
+            f"{len(steps)} destructive step(s) need confirmation and there is no terminal to ask: "
+            "re-run with --yes to confirm them"
+        )
+    if ctx.confirm(steps):
+        incident.log("confirmation given", "the operator confirmed the destructive steps", steps=steps)
+        return True
+    incident.log("confirmation refused", "the operator declined the destructive steps", steps=steps)
+    raise Refused("the operator declined the destructive steps; nothing was changed")
+
+
+def run_procedure(
+    ctx: Context, incident: Incident, playbook: str, *, check: bool, confirmed: bool, extravars: dict | None = None
+) -> RunResult:
+    variables = {**ctx.extravars, **(extravars or {}), "confirm_destructive": confirmed}
+    incident.log("procedure started", f"{playbook} started", check_mode=check)
+    res = run_playbook(
+        ctx.project, incident, playbook, ctx.inventory, extravars=variables, check=check, progress=ctx.progress
+    )
+    if res.changes and not incident.data.get("first_action_at") and not check:
+        incident.update(first_action_at=res.changes[0]["ts"])
+    outcome = res.data.get("outcome") or {}
+    (incident.subdir("outcomes") / f"{res.name}.json").write_text(json.dumps(outcome, indent=2, default=str) + "\n")
+    if res.ok and outcome.get("verified") and not check and incident.data["status"] == "open":
+        incident.update(status="mitigated", mitigated_at=now())
+        incident.log("mitigated", f"{playbook} finished and verification passed")
+    incident.log(
+        "procedure finished",
+        f"{playbook} {'succeeded' if res.ok else 'failed'}"
+        + (f", verification {'passed' if outcome.get('verified') else 'did not pass'}" if outcome else ""),
+        ok=res.ok,
+        verified=outcome.get("verified"),
+    )
+    return res
+
+
+def render_postmortem(ctx: Context, incident: Incident) -> Path | None:
+    res = run_playbook(ctx.project, incident, "postmortem", ctx.inventory, progress=ctx.progress)
+    path = incident.path / "postmortem.md"
+    return path if res.ok and path.exists() else None
+
+
+def response_times(data: dict) -> dict:
+    """Time to first action and to mitigation against the severity's response time."""
+    opened = data.get("opened_at")
+    target = data.get("response_minutes")
+    out = {"response_target_minutes": target}
+    for key, at in (("first_action", data.get("first_action_at")), ("mitigation", data.get("mitigated_at"))):
+        if opened and at:
+            minutes = (at - opened) / 60
+            out[f"time_to_{key}_minutes"] = round(minutes, 2)
+            out[f"{key}_within_target"] = None if target is None else minutes <= target
+        else:
+            out[f"time_to_{key}_minutes"] = None
+            out[f"{key}_within_target"] = None
+    return out

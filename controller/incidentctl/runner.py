@@ -1,0 +1,218 @@
+"""Run playbooks through ansible-runner and learn what happened only from its events.
+
+Every task result becomes a timeline entry as it arrives; the ``set_stats`` data of a
+run (triage findings, a procedure's outcome) comes from the final stats event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ansible_runner
+
+from .errors import BadInput
+from .project import Project
+from .record import Incident
+from .scrub import Scrubber
+
+RESULT_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable",
+}
+
+
+@dataclass
+class RunResult:
+    name: str
+    status: str
+    rc: int
+    duration: float
+    data: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
+    tasks: int = 0
+    dir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+
+def summarize(res: dict) -> str:
+    """A short, human line for one task result."""
+    if res.get("msg"):
+        return str(res["msg"]).splitlines()[0][:300]
+    if "skip_reason" in res:
+        return str(res["skip_reason"])[:300]
+    keys = [k for k in res if not k.startswith("_") and k not in ("invocation", "changed", "failed")]
+    return ("returned " + ", ".join(sorted(keys)[:8])) if keys else ""
+
+
+class EventRecorder:
+    """ansible-runner event handler: timeline entries, live progress, run data."""
+
+    def __init__(self, incident: Incident, run_name: str, progress, scrubber: Scrubber):
+        self.incident = incident
+        self.run_name = run_name
+        self.progress = progress
+        self.scrubber = scrubber
+        self.play = ""
+        self.data: dict = {}
+        self.stats: dict = {}
+        self.failures: list[dict] = []
+        self.changes: list[dict] = []
+        self.tasks = 0
+        self.first_event = True
+
+    def __call__(self, event: dict) -> bool:
+        if self.first_event:
+            # ansible-runner has just written the environment into its artifacts: clean it at once.
+            self.first_event = False
+            self.scrubber.scrub_run_dir_soon()
+        kind = event.get("event", "")
+        ed = event.get("event_data") or {}
+        if kind == "playbook_on_play_start":
+            self.play = ed.get("play", "")
+        elif kind == "playbook_on_task_start":
+            self.progress.task_started(self.play, ed.get("task", ""))
+        elif kind in RESULT_EVENTS:
+            self._result(RESULT_EVENTS[kind], ed)
+        elif kind == "playbook_on_stats":
+            self.data = ed.get("artifact_data") or {}
+            self.stats = {k: ed.get(k) or {} for k in ("ok", "changed", "failures", "dark", "skipped", "rescued")}
+        return True  # ansible-runner keeps the event only if the handler says so
+
+    def _result(self, outcome: str, ed: dict) -> None:
+        res = ed.get("res") or {}
+        entry = {
+            "ts": time.time(),
+            "source": "ansible",
+            "run": self.run_name,
+            "play": self.play,
+            "task": ed.get("task", ""),
+            "host": ed.get("host", ""),
+            "module": ed.get("resolved_action") or ed.get("task_action", ""),
+            "outcome": outcome,
+            "changed": bool(res.get("changed")),
+            "failed": outcome in ("failed", "unreachable"),
+            "ignored": bool(ed.get("ignore_errors")),
+            "duration": round(float(ed.get("duration") or 0), 3),
+            "summary": self.scrubber.scrub_text(summarize(res)),
+        }
+        self.tasks += 1
+        self.incident.append(entry)
+        if entry["failed"] and not entry["ignored"]:
+            self.failures.append(entry)
+        if entry["changed"]:
+            self.changes.append(entry)
+        self.progress.task_result(entry)
+
+
+def run_playbook(
+    project: Project,
+    incident: Incident,
+    playbook: str,
+    inventory: Path,
+    *,
+    extravars: dict | None = None,
+    check: bool = False,
+    tags: list[str] | None = None,
+    progress=None,
+    cancel: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Run one playbook inside an incident's record."""
+    from .progress import QuietProgress
+
+    progress = progress or QuietProgress()
+    path = project.playbook(playbook)
+    run_dir = incident.next_run_dir(path.stem)
+    scrubber = Scrubber(run_dir)
+    recorder = EventRecorder(incident, run_dir.name, progress, scrubber)
+    flags = []
+    if check:
+        flags += ["--check", "--diff"]
+    if tags:
+        flags += ["--tags", ",".join(tags)]
+    extravars = {"incident_id": incident.id, "incident_dir": str(incident.path), **(extravars or {})}
+    incident.log("run started", f"{path.name} started", run=run_dir.name, check_mode=check, tags=tags or [])
+    progress.run_started(path.stem, check)
+    start = time.monotonic()
+    runner = ansible_runner.run(
+        private_data_dir=str(run_dir),
+        project_dir=str(project.playbooks),
+        playbook=path.name,
+        inventory=str(inventory),
+        extravars=extravars,
+        envvars=project.envvars(),
+        cmdline=" ".join(flags) or None,
+        event_handler=recorder,
+        cancel_callback=cancel,
+        quiet=True,
+        ident="artifacts",
+        rotate_artifacts=0,
+    )
+    scrubber.scrub_run_dir()
+    result = RunResult(
+        name=run_dir.name,
+        status=runner.status,
+        rc=runner.rc if runner.rc is not None else -1,
+        duration=time.monotonic() - start,
+        data=recorder.data,
+        stats=recorder.stats,
+        failures=recorder.failures,
+        changes=recorder.changes,
+        tasks=recorder.tasks,
+        dir=run_dir,
+    )
+    if recorder.tasks == 0 and not result.ok:
+        # Ansible failed before any task: a syntax error, an unusable inventory. Say what it said.
+        result.failures.append({"task": "(start)", "host": "", "summary": _last_error(run_dir)})
+    incident.log(
+        "run finished",
+        f"{path.name} {result.status} in {result.duration:.1f}s ({recorder.tasks} task results, "
+        f"{len(result.changes)} changed, {len(result.failures)} failed)",
+        run=run_dir.name,
+        status=result.status,
+        rc=result.rc,
+    )
+    runs = [*incident.data.get("runs", []), {"name": run_dir.name, "status": result.status, "check_mode": check}]
+    incident.update(runs=runs)
+    progress.run_finished(result)
+    return result
+
+
+def _last_error(run_dir: Path) -> str:
+    stdout = run_dir / "artifacts" / "artifacts" / "stdout"
+    candidates = list(run_dir.glob("artifacts/*/stdout"))
+    try:
+        text = (stdout if stdout.exists() else candidates[0]).read_text(errors="replace")
+    except (IndexError, OSError):
+        return "ansible-playbook failed before running any task"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(("ERROR", "[ERROR]", "fatal"))]
+    return (errors or lines or ["ansible-playbook failed before running any task"])[-1][:400]
+
+
+def check_inventory(project: Project, inventory: Path) -> dict:
+    """Parse the inventory with ansible-inventory; a broken one is bad input, said in one line."""
+    out, err = ansible_runner.get_inventory(
+        action="list",
+        inventories=[str(inventory)],
+        response_format="json",
+        envvars=project.envvars(),
+        quiet=True,
+    )
+    if not out:
+        first = next((ln for ln in (err or "").splitlines() if ln.strip()), "no output from ansible-inventory")
+        raise BadInput(f"inventory {inventory} cannot be parsed: {first.strip()}")
+    data = out if isinstance(out, dict) else json.loads(out)
+    if not data.get("_meta", {}).get("hostvars"):
+        raise BadInput(f"inventory {inventory} defines no hosts")
+    return data

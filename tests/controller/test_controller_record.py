@@ -1,0 +1,219 @@
+"""The controller's machinery on test-double playbooks: the incident record, gates, exit codes, secrets.
+
+The playbooks in tests/controller/project only publish what the real procedures would; the
+controller, ansible-runner and Ansible are real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from incidentctl.record import Incident
+from support import incidentctl, wait_for
+
+PROJECT = Path(__file__).parent / "project"
+INVENTORY = PROJECT / "inventories" / "fake"
+
+
+@pytest.fixture
+def ctl(tmp_path):
+    """incidentctl against the test-double project, with its own incidents directory."""
+    incidents = tmp_path / "incidents"
+    env = {**os.environ, "INCIDENTCTL_PROJECT_DIR": str(PROJECT), "INCIDENTCTL_INCIDENTS_DIR": str(incidents)}
+
+    def run(*args: str, extra_env: dict | None = None, **kw):
+        return incidentctl(*args, env={**env, **(extra_env or {})}, **kw)
+
+    run.incidents = incidents
+    run.env = env
+    return run
+
+
+def _only_incident(root: Path) -> Incident:
+    items = Incident.all(root)
+    assert len(items) == 1, [i.id for i in items]
+    return items[0]
+
+
+def _one_line_error(res, code: int, needle: str, alone: bool = True) -> None:
+    """One `error:` line with the reason; ``alone`` when nothing ran before the error (no progress output)."""
+    assert res.returncode == code, (res.returncode, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert [ln for ln in lines if ln.startswith("error:")] == [lines[-1]], res.stderr
+    assert needle in lines[-1]
+    if alone:
+        assert len(lines) == 1, res.stderr
+
+
+def test_respond_runs_the_policy_procedure_and_keeps_a_complete_record(ctl):
+    res = ctl("respond", "-i", str(INVENTORY), "--yes", "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["severity"] == "P0" and doc["status"] == "mitigated" and doc["verified"] is True
+    inc = _only_incident(ctl.incidents)
+    assert inc.data["severity_source"] == "policy"
+    assert inc.data["reasons"] == ["fake reason for P0"]
+    kinds = [e["kind"] for e in inc.timeline() if e["source"] == "controller"]
+    for kind in (
+        "opened",
+        "triage finished",
+        "severity decided",
+        "confirmation given",
+        "procedure started",
+        "mitigated",
+    ):
+        assert kind in kinds
+    tasks = [e for e in inc.timeline() if e["source"] == "ansible"]
+    assert {"Publish the classification", "Change the platform"} <= {t["task"] for t in tasks}
+    change = next(t for t in tasks if t["task"] == "Change the platform")
+    assert change["changed"] and change["module"] == "ansible.builtin.command" and change["host"] == "controller"
+    assert (inc.path / "triage" / "triage.json").exists()
+    assert (inc.path / "postmortem.md").read_text().startswith(f"# Postmortem {inc.id}")
+    runs = sorted(p.name for p in (inc.path / "runs").iterdir())
+    assert runs == ["01-triage", "02-p0_critical", "03-postmortem"]
+    assert list((inc.path / "runs" / "02-p0_critical").glob("artifacts/*/job_events/*.json"))
+    times = doc["response_times"]
+    assert times["response_target_minutes"] == 15 and times["mitigation_within_target"] is True
+
+
+def test_without_yes_and_without_a_terminal_destructive_steps_are_refused(ctl):
+    res = ctl("respond", "-i", str(INVENTORY))
+    _one_line_error(res, 3, "re-run with --yes", alone=False)
+    inc = _only_incident(ctl.incidents)
+    assert inc.data["status"] == "open"
+    assert any(e.get("kind") == "confirmation refused" for e in inc.timeline())
+    assert not any("p0_critical" in p.name for p in (inc.path / "runs").iterdir())
+
+
+def test_check_mode_runs_the_procedure_without_confirmation_and_mitigates_nothing(ctl):
+    res = ctl("respond", "-i", str(INVENTORY), "--check", "--json")
+    assert res.returncode == 0, res.stderr
+    inc = _only_incident(ctl.incidents)
+    assert inc.data["check_mode"] is True and inc.data["status"] == "open"
+    change = next(e for e in inc.timeline() if e.get("task") == "Change the platform")
+    assert change["outcome"] == "skipped"  # the command module does not run in check mode
+
+
+def test_operator_override_of_the_severity_is_recorded(ctl):
+    res = ctl("respond", "-i", str(INVENTORY), "--severity", "p2", "--yes", "--json")
+    assert res.returncode == 0, res.stderr
+    inc = _only_incident(ctl.incidents)
+    assert inc.data["severity"] == "P2" and inc.data["severity_source"] == "operator"
+    assert "02-p2_medium" in {p.name for p in (inc.path / "runs").iterdir()}
+
+
+def test_failed_verification_exits_1_and_leaves_the_incident_open(ctl, tmp_path):
+    inv = tmp_path / "unverified.yml"
+    inv.write_text((INVENTORY / "hosts.yml").read_text().replace("fake_verified: true", "fake_verified: false"))
+    res = ctl("respond", "-i", str(inv), "--yes")
+    assert res.returncode == 1
+    inc = _only_incident(ctl.incidents)
+    assert inc.data["status"] == "open" and inc.data["mitigated_at"] is None
+
+
+def test_no_incident_closes_the_record_and_changes_nothing(ctl, tmp_path):
+    inv = tmp_path / "healthy.yml"
+    inv.write_text((INVENTORY / "hosts.yml").read_text().replace("fake_severity: P0", "fake_severity: null"))
+    res = ctl("respond", "-i", str(inv), "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["severity"] is None
+    inc = _only_incident(ctl.incidents)
+    assert inc.data["status"] == "closed"
+    assert [p.name for p in (inc.path / "runs").iterdir()] == ["01-triage"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["respond", "--severity", "P7"], 2, "unknown severity 'P7'"),
+        (["respond", "-i", "/nonexistent/inventory"], 2, "inventory /nonexistent/inventory does not exist"),
+        (["show", "INC-nope"], 2, "no incident 'INC-nope'"),
+        (["run", "no-such-playbook"], 2, "no playbook 'no-such-playbook'"),
+        (["run", "slow", "-e", "novalue"], 2, "is not key=value"),
+    ],
+)
+def test_bad_input_is_one_clear_line(ctl, args, code, needle):
+    _one_line_error(ctl(*args), code, needle)
+    assert Incident.all(ctl.incidents) == []  # nothing half-written
+
+
+def test_malformed_inventory_is_bad_input(ctl, tmp_path):
+    bad = tmp_path / "broken.yml"
+    bad.write_text("all: [this is: not, an inventory\n")
+    _one_line_error(ctl("respond", "-i", str(bad)), 2, "cannot be parsed")
+    assert Incident.all(ctl.incidents) == []
+
+
+def test_unwritable_incidents_directory_is_bad_input(ctl, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    res = ctl("respond", "-i", str(INVENTORY), extra_env={"INCIDENTCTL_INCIDENTS_DIR": str(blocker / "incidents")})
+    _one_line_error(res, 2, "not writable")
+
+
+def test_missing_ansible_playbook_is_an_environment_error(ctl, tmp_path):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    res = ctl(
+        "respond", "-i", str(INVENTORY), extra_env={"INCIDENTCTL_ANSIBLE_BIN": str(empty), "PATH": "/nonexistent"}
+    )
+    _one_line_error(res, 4, "ansible-playbook is not installed")
+
+
+def test_a_second_controller_on_the_same_incident_is_refused(ctl):
+    ctl.incidents.mkdir(parents=True)
+    inc = Incident.create(ctl.incidents, inventory=str(INVENTORY))
+    with inc.locked():
+        res = ctl("run", "p3_low", "-i", str(INVENTORY), "--incident", inc.id, "--yes")
+    _one_line_error(res, 3, f"incident {inc.id} is being worked on")
+
+
+def test_a_killed_controller_leaves_a_readable_record(ctl):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "incidentctl", "run", "slow", "-i", str(INVENTORY)],
+        env=ctl.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    inc = wait_for(lambda: Incident.all(ctl.incidents) and Incident.all(ctl.incidents)[0], 30, "incident opened")
+    wait_for(lambda: any(e.get("task") == "First step" for e in inc.timeline()), 60, "first task in the timeline")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    res = ctl("show", inc.id, "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["incident"]["status"] == "open"
+    assert any(e.get("task") == "First step" for e in doc["timeline"])
+
+
+def test_no_secret_from_the_environment_reaches_the_record(ctl):
+    secret = "s3cr3t-Value-0042"
+    res = ctl("run", "leaky", "-i", str(INVENTORY), extra_env={"FAKE_DB_PASSWORD": secret})
+    assert res.returncode == 0, res.stderr
+    inc = _only_incident(ctl.incidents)
+    leaks = [p for p in inc.path.rglob("*") if p.is_file() and secret in p.read_text(errors="replace")]
+    assert leaks == []
+    assert any("password is ********" in e.get("summary", "") for e in inc.timeline())
+
+
+def test_incidents_show_timeline_and_close(ctl):
+    assert ctl("respond", "-i", str(INVENTORY), "--yes").returncode == 0
+    listed = json.loads(ctl("incidents", "--json").stdout)["incidents"]
+    assert len(listed) == 1 and listed[0]["severity"] == "P0" and listed[0]["status"] == "mitigated"
+    inc_id = listed[0]["id"]
+    shown = ctl("show", inc_id)
+    assert shown.returncode == 0 and "time to mitigation" in shown.stdout and "within target" in shown.stdout
+    timeline = json.loads(ctl("timeline", inc_id, "--json").stdout)["timeline"]
+    assert timeline[0]["kind"] == "opened"
+    assert ctl("close", inc_id, "--note", "root cause fixed").returncode == 0
+    closed = Incident.open(ctl.incidents, inc_id)
+    assert closed.data["status"] == "closed" and closed.timeline()[-1]["message"] == "root cause fixed"
