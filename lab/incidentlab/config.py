@@ -143,7 +143,7 @@ class LabConfig:
             return data
         if not create:
             raise LabInputError(f"no lab in {self.lab_dir}: run `incidentctl lab up` first")
-        data = {role: secrets.token_urlsafe(18) for role in DB_USERS}
+        data = {role: secrets.token_urlsafe(18) for role in (*DB_USERS, "root")}
         fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2)

@@ -81,7 +81,6 @@ def log(level: str, msg: str, **fields) -> None:
     sys.stdout.flush()
 
 
-
 def load_config(env: dict[str, str]) -> dict:
     service = env.get("SERVICE_NAME", "")
     if service not in SERVICES:
@@ -221,7 +220,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "demo-service/1.0"
 
-    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+    def log_message(self, format, *args):
         pass  # access logs are our own JSON lines
 
     def _send(self, status: int, body: object, content_type: str = "application/json") -> None:
@@ -251,7 +250,14 @@ class Handler(BaseHTTPRequestHandler):
         elapsed = time.perf_counter() - start
         METRICS.observe(method, uri if uri in KNOWN_URIS else "UNKNOWN", status, elapsed)
         if uri.startswith("/api/") or status >= 500:
-            log("INFO" if status < 500 else "ERROR", "request", method=method, path=uri, status=status, ms=round(elapsed * 1000, 1))
+            log(
+                "INFO" if status < 500 else "ERROR",
+                "request",
+                method=method,
+                path=uri,
+                status=status,
+                ms=round(elapsed * 1000, 1),
+            )
 
     def _route(self, method: str, uri: str, query: dict) -> int:
         if uri == "/actuator/health" and method == "GET":
@@ -300,10 +306,10 @@ class Handler(BaseHTTPRequestHandler):
         self._send(405, {"error": f"{method} not allowed"})
         return 405
 
-    def do_GET(self):  # noqa: N802 - stdlib naming
+    def do_GET(self):
         self._handle("GET")
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._handle("POST")
 
 

@@ -1,0 +1,216 @@
+# Copyright: (c) 2026, Incident Response Engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Severity policy: which triage findings make which severity, with the reasons.
+
+This is the one place where the policy is evaluated. The triage playbook calls it and
+publishes the result; the controller reads that result and never decides on its own,
+so a playbook run by hand and the controller agree.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: classify_severity
+short_description: Classify an incident from triage findings with a severity policy
+version_added: 0.1.0
+description:
+  - Evaluates the rules of a severity policy, in order, against the findings of triage,
+    and returns the most severe level whose rules match, with every matching reason.
+  - Rules are data (normally in the inventory). Each names a check from a fixed set and
+    its parameters, so a policy cannot run arbitrary code and a typo fails loudly.
+  - "Checks: V(lb_down) (O(region)), V(database_down) (O(role): primary or replica),
+    V(replication_broken), V(replica_lagging) (O(min_transactions)), V(data_loss_risk)
+    (primary down while the replica had not applied everything), V(services_down)
+    (O(min), O(max), O(region)), V(alert_firing) (O(alertname) list, O(severity)),
+    V(config_issue), V(pods_crashlooping) (O(min))."
+positional: policy
+options:
+  _input:
+    description:
+      - "The findings of triage. Every key is optional; a check whose data is absent does not match.
+        C(load_balancers): region name -> {up, error}.
+        C(services): list of {name, region, up, error}.
+        C(databases): name -> {name, expected_role (primary|replica), reachable, error, role, read_only,
+        replication: {healthy, error, transactions_behind, relay_log_applied}}.
+        C(alerts): list of {alertname, severity, labels}.
+        C(config_issues): list of strings. C(crashlooping_pods): list of pod names."
+    type: dict
+    required: true
+  policy:
+    description:
+      - The rules, a list of dicts with C(severity) (P0..P3), C(check), optional C(params) and C(reason).
+    type: list
+    elements: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Classify
+  ansible.builtin.set_fact:
+    classification: "{{ findings | incident.response.classify_severity(severity_policy) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The classification.
+  type: dict
+  contains:
+    severity:
+      description: The most severe matching level (P0..P3), or null when nothing matched (no incident).
+      type: str
+    reasons:
+      description: One sentence per matching rule, most severe first.
+      type: list
+      elements: str
+    matched:
+      description: The matching rules with their severity and check.
+      type: list
+      elements: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+LEVELS = ("P0", "P1", "P2", "P3")
+
+
+def _down_services(findings, region=None):
+    services = findings.get("services") or []
+    return [s for s in services if not s.get("up") and (region is None or s.get("region") == region)]
+
+
+def _db(findings, role):
+    for db in (findings.get("databases") or {}).values():
+        if db.get("expected_role") == role:
+            return db
+    return None
+
+
+def check_lb_down(findings, region="primary"):
+    lb = (findings.get("load_balancers") or {}).get(region)
+    if lb is not None and not lb.get("up"):
+        return f"the {region} region's load balancer is not answering ({lb.get('error') or 'no error text'})"
+    return None
+
+
+def check_database_down(findings, role="primary"):
+    db = _db(findings, role)
+    if db is not None and not db.get("reachable"):
+        return (
+            f"the {role} database {db.get('name', '')} is unreachable ({db.get('error') or 'no error text'})".replace(
+                "  ", " "
+            )
+        )
+    return None
+
+
+def check_replication_broken(findings):
+    db = _db(findings, "replica")
+    if db and db.get("reachable") and db.get("replication") and not db["replication"].get("healthy", True):
+        return f"replication into {db.get('name')} is broken: {db['replication'].get('error') or 'threads stopped'}"
+    return None
+
+
+def check_replica_lagging(findings, min_transactions=1):
+    db = _db(findings, "replica")
+    behind = ((db or {}).get("replication") or {}).get("transactions_behind")
+    if behind is not None and behind >= int(min_transactions):
+        return f"replica {db.get('name')} is {behind} transaction(s) behind"
+    return None
+
+
+def check_data_loss_risk(findings):
+    primary, replica = _db(findings, "primary"), _db(findings, "replica")
+    if primary is None or replica is None or primary.get("reachable"):
+        return None
+    rep = replica.get("replication") or {}
+    if not replica.get("reachable"):
+        return "both databases are unreachable"
+    if rep.get("relay_log_applied") is False:
+        return f"the primary is down and {replica.get('name')} has not applied everything it received"
+    return None
+
+
+def check_services_down(findings, min=1, max=None, region=None):
+    down = _down_services(findings, region)
+    if len(down) >= int(min) and (max is None or len(down) <= int(max)):
+        names = ", ".join(sorted({f"{s.get('name')}@{s.get('region', '?')}" for s in down}))
+        where = f" in {region}" if region else ""
+        return f"{len(down)} service endpoint(s) down{where}: {names}"
+    return None
+
+
+def check_alert_firing(findings, alertname=None, severity=None):
+    names = [alertname] if isinstance(alertname, str) else alertname
+    hits = [
+        a
+        for a in findings.get("alerts") or []
+        if (not names or a.get("alertname") in names) and (severity is None or a.get("severity") == severity)
+    ]
+    if hits:
+        labels = sorted({a.get("alertname", "?") for a in hits})
+        return f"alert(s) firing: {', '.join(labels)} ({len(hits)} instance(s))"
+    return None
+
+
+def check_config_issue(findings):
+    issues = findings.get("config_issues") or []
+    if issues:
+        return "configuration issue(s): " + "; ".join(str(i) for i in issues)
+    return None
+
+
+def check_pods_crashlooping(findings, min=1):
+    pods = findings.get("crashlooping_pods") or []
+    if len(pods) >= int(min):
+        return f"{len(pods)} pod(s) crash-looping: {', '.join(sorted(pods)[:5])}"
+    return None
+
+
+CHECKS = {
+    "lb_down": check_lb_down,
+    "database_down": check_database_down,
+    "replication_broken": check_replication_broken,
+    "replica_lagging": check_replica_lagging,
+    "data_loss_risk": check_data_loss_risk,
+    "services_down": check_services_down,
+    "alert_firing": check_alert_firing,
+    "config_issue": check_config_issue,
+    "pods_crashlooping": check_pods_crashlooping,
+}
+
+
+def classify_severity(findings, policy):
+    if not isinstance(findings, dict):
+        raise AnsibleFilterError(f"classify_severity: findings must be a dict, got {type(findings).__name__}")
+    if not isinstance(policy, list):
+        raise AnsibleFilterError("classify_severity: the policy must be a list of rules")
+    matched = []
+    for i, rule in enumerate(policy):
+        if not isinstance(rule, dict):
+            raise AnsibleFilterError(f"classify_severity: rule {i} is not a dict")
+        severity, check = rule.get("severity"), rule.get("check")
+        if severity not in LEVELS:
+            raise AnsibleFilterError(f"classify_severity: rule {i} has severity {severity!r}; use one of {LEVELS}")
+        if check not in CHECKS:
+            raise AnsibleFilterError(
+                f"classify_severity: rule {i} uses unknown check {check!r}; known: {', '.join(sorted(CHECKS))}"
+            )
+        params = rule.get("params") or {}
+        try:
+            found = CHECKS[check](findings, **params)
+        except TypeError as exc:
+            raise AnsibleFilterError(f"classify_severity: rule {i} ({check}) has bad params {params}: {exc}") from None
+        if found:
+            reason = f"{rule['reason']}: {found}" if rule.get("reason") else found
+            matched.append({"severity": severity, "check": check, "reason": reason})
+    matched.sort(key=lambda m: LEVELS.index(m["severity"]))  # stable: policy order within a level
+    return {
+        "severity": matched[0]["severity"] if matched else None,
+        "reasons": [m["reason"] for m in matched],
+        "matched": matched,
+    }
+
+
+class FilterModule:
+    def filters(self):
+        return {"classify_severity": classify_severity}

@@ -1,0 +1,89 @@
+# Copyright: (c) 2026, Incident Response Engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""MySQL/MariaDB connections for the collection's modules.
+
+The login options are shared by every database module (doc fragment
+``incident.response.mysql``). Connection failures become :class:`ModuleFailure` with
+a message that names the server and says what to check.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
+
+try:
+    import pymysql
+
+    HAS_PYMYSQL = True
+    PYMYSQL_IMPORT_ERROR = None
+except ImportError:
+    HAS_PYMYSQL = False
+    PYMYSQL_IMPORT_ERROR = traceback.format_exc()
+
+
+def login_argument_spec():
+    """Options of the ``incident.response.mysql`` doc fragment."""
+    return dict(
+        login_host=dict(type="str", default="127.0.0.1"),
+        login_port=dict(type="int", default=3306),
+        login_user=dict(type="str", required=True),
+        login_password=dict(type="str", no_log=True, default=""),
+        login_unix_socket=dict(type="path"),
+        connect_timeout=dict(type="float", default=5.0),
+    )
+
+
+def require_pymysql(module):
+    if not HAS_PYMYSQL:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
+
+
+def describe_target(params):
+    if params.get("login_unix_socket"):
+        return f"socket {params['login_unix_socket']}"
+    return f"{params['login_host']}:{params['login_port']}"
+
+
+# Client and server error numbers that an operator can act on.
+_HINTS = {
+    1045: "access denied: check login_user and login_password",
+    1044: "access denied to the database: grant the login user the privileges it needs",
+    1227: "the login user lacks a privilege this step needs (for example REPLICATION SLAVE ADMIN or SUPER)",
+    2003: "cannot connect: is the server running and reachable on that address?",
+    2013: "the connection was lost during the query: the server may have crashed or a timeout hit",
+}
+
+
+def explain(exc, params):
+    """One line for a pymysql error, naming the server."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    text = exc.args[-1] if exc.args else str(exc)
+    hint = _HINTS.get(code)
+    where = describe_target(params)
+    return f"{where}: {hint} ({code}: {text})" if hint else f"{where}: {type(exc).__name__} {code}: {text}"
+
+
+def connect(params, timeout=None, database=None):
+    """An autocommit connection with dict rows; ModuleFailure when it cannot log in."""
+    kwargs = dict(
+        user=params["login_user"],
+        password=params.get("login_password") or "",
+        connect_timeout=timeout if timeout is not None else params.get("connect_timeout", 5.0),
+        read_timeout=30,
+        write_timeout=30,
+        autocommit=True,
+        cursorclass=pymysql.cursors.DictCursor,
+        database=database,
+    )
+    if params.get("login_unix_socket"):
+        kwargs["unix_socket"] = params["login_unix_socket"]
+    else:
+        kwargs["host"] = params["login_host"]
+        kwargs["port"] = params["login_port"]
+    try:
+        return pymysql.connect(**kwargs)
+    except pymysql.MySQLError as exc:
+        raise ModuleFailure(explain(exc, params), target=describe_target(params)) from None

@@ -1,0 +1,3 @@
+from incidentctl.cli import main
+
+main()

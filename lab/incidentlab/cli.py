@@ -1,0 +1,160 @@
+"""`incidentctl lab ...`: run the local lab that stands in for the platform."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import ENV_LAB_DIR, ENV_PORT_BASE
+from .errors import LabError
+from .lab import Lab
+
+app = typer.Typer(
+    help="Run the local lab: a MariaDB primary/replica pair, Prometheus, Alertmanager, notification sinks "
+    "(and later a two-region Kubernetes API with the demo services), with fault injection. "
+    "Everything binds 127.0.0.1; state lives in one lab directory.",
+    no_args_is_help=True,
+)
+out = Console()
+err = Console(stderr=True)
+
+LabDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--lab-dir", envvar=ENV_LAB_DIR, help="Lab directory (default: .lab/ in the project).", show_default=False
+    ),
+]
+PortBase = Annotated[
+    int | None,
+    typer.Option(
+        "--port-base",
+        envvar=ENV_PORT_BASE,
+        help="First port of the lab's range (default 24000; ports are base+offset, e.g. db-primary = base+306).",
+        show_default=False,
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def expected_errors(fn):
+    """Expected failures become one line on stderr and a distinct exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LabError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _progress(msg: str) -> None:
+    err.print(f"[green]==>[/green] {msg}", highlight=False)
+
+
+@app.command()
+@expected_errors
+def up(lab_dir: LabDir = None, port_base: PortBase = None) -> None:
+    """Bring the lab up (idempotent: a running lab is left as it is)."""
+    lab = Lab.open(lab_dir, port_base)
+    lab.up(progress=_progress)
+    _print_status(lab, as_json=False)
+
+
+@app.command()
+@expected_errors
+def down(lab_dir: LabDir = None) -> None:
+    """Stop every lab process (also leftovers of a crashed run) and discard the lab's data."""
+    Lab.open(lab_dir).down(progress=_progress)
+
+
+@app.command()
+@expected_errors
+def status(lab_dir: LabDir = None, as_json: Json = False) -> None:
+    """Show each component with its address and health. Exit 1 when something is unhealthy."""
+    lab = Lab.open(lab_dir)
+    if not _print_status(lab, as_json):
+        raise typer.Exit(1)
+
+
+def _print_status(lab: Lab, as_json: bool) -> bool:
+    st = lab.state()
+    comps = lab.status()
+    healthy = bool(comps) and all(c.healthy for c in comps) and st.get("status") == "up"
+    doc = {
+        "lab_dir": str(lab.cfg.lab_dir),
+        "status": st.get("status", "absent"),
+        "healthy": healthy,
+        "port_base": lab.cfg.port_base,
+        "components": [c.as_dict() for c in comps],
+        "faults": lab.active_faults(),
+        "secrets_file": str(lab.cfg.secrets_file),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return healthy
+    table = Table(title=f"lab {lab.cfg.lab_dir} ({doc['status']})", title_justify="left")
+    for col in ("component", "kind", "address", "health", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in comps:
+        health = (
+            "[green]healthy[/green]"
+            if c.healthy
+            else ("[red]down[/red]" if not c.running else "[yellow]unhealthy[/yellow]")
+        )
+        table.add_row(c.name, c.kind, c.address, health, c.detail)
+    out.print(table)
+    for f in doc["faults"]:
+        out.print(f"[yellow]active fault:[/yellow] {f['name']}{' ' + f['arg'] if f.get('arg') else ''}")
+    out.print(f"passwords: {doc['secrets_file']} (mode 0600)", highlight=False)
+    return healthy
+
+
+@app.command("break")
+@expected_errors
+def break_(
+    fault: Annotated[str, typer.Argument(help="Fault to inject; `incidentctl lab faults` lists them.")],
+    target: Annotated[str | None, typer.Argument(help="What the fault applies to, for faults that need it.")] = None,
+    lab_dir: LabDir = None,
+) -> None:
+    """Inject a real fault into the running lab."""
+    out.print(Lab.open(lab_dir).break_fault(fault, target), highlight=False)
+
+
+@app.command()
+@expected_errors
+def heal(
+    fault: Annotated[str | None, typer.Argument(help="Fault to heal (default: every active fault).")] = None,
+    target: Annotated[str | None, typer.Argument(help="Target of the fault, when it has one.")] = None,
+    lab_dir: LabDir = None,
+) -> None:
+    """Undo injected faults and restart whatever died, restoring a working topology.
+
+    After a database promotion the healed topology is the promoted one: the old primary
+    comes back read-only and replicates from the new primary.
+    """
+    for msg in Lab.open(lab_dir).heal(fault, target):
+        out.print(msg, highlight=False)
+
+
+@app.command()
+def faults() -> None:
+    """List the faults `break` can inject."""
+    from .faults import FAULTS
+
+    table = Table("fault", "argument", "what it does")
+    for f in sorted(FAULTS.values(), key=lambda f: f.name):
+        table.add_row(f.name, f.arg or "", f.summary)
+    out.print(table)

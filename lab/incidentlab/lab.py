@@ -1,0 +1,310 @@
+"""The lab as one object: bring it up, take it down, report its state, break and heal it.
+
+State lives in the lab directory:
+
+  lab.json       ports, status (starting | up | down), active faults
+  secrets.json   per-lab passwords (0600)
+  run/           one record per process (pid, process group, start time)
+  logs/          one log per component
+  mariadb/ prometheus/ alertmanager/ sinks/   configs and what the sinks received
+  cache/         the MariaDB datadir template, reused across runs
+
+Database and TSDB files live on tmpfs (``LabConfig.data_root``) and go away with ``down``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import mariadb, monitoring
+from .config import HOST, LabConfig, port_free, port_open, read_json, write_json
+from .errors import LabError, LabInputError
+from .procs import ProcessTable
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    kind: str
+    address: str
+    running: bool
+    healthy: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Lab:
+    def __init__(self, cfg: LabConfig):
+        self.cfg = cfg
+        self.procs = ProcessTable(cfg.path("run"), cfg.lab_id)
+
+    @classmethod
+    def open(cls, lab_dir: Path | None = None, port_base: int | None = None) -> Lab:
+        return cls(LabConfig.resolve(lab_dir, port_base))
+
+    # -- state --------------------------------------------------------------
+    def state(self) -> dict:
+        return read_json(self.cfg.state_file) or {}
+
+    def _save(self, **changes) -> dict:
+        st = self.state()
+        st.update(changes)
+        write_json(self.cfg.state_file, st)
+        return st
+
+    @property
+    def is_up(self) -> bool:
+        return self.state().get("status") == "up"
+
+    def require_up(self) -> None:
+        if not self.is_up:
+            raise LabInputError(f"the lab in {self.cfg.lab_dir} is not up: run `incidentctl lab up` first")
+
+    def secrets(self) -> dict[str, str]:
+        return self.cfg.load_secrets()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One mutating command at a time per lab."""
+        self.cfg.ensure_dir()
+        with open(self.cfg.path(".lock"), "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LabInputError(f"another incidentctl command is changing the lab in {self.cfg.lab_dir}") from None
+            yield
+
+    # -- up / down ------------------------------------------------------------
+    def up(self, progress: Progress = _quiet) -> None:
+        with self.locked():
+            st = self.state()
+            if st.get("status") == "up":
+                dead = [r.name for r in self.procs.records() if not r.running]
+                if not dead:
+                    progress("the lab is already up")
+                    return
+                raise LabInputError(
+                    f"the lab is up but {', '.join(dead)} is not running (an injected fault?): "
+                    "run `incidentctl lab heal` to restore it, or `incidentctl lab down` to start over"
+                )
+            stale = self.procs.stop_all(timeout=3)
+            if stale:
+                progress(f"stopped {stale} leftover process(es) of an earlier run")
+            shutil.rmtree(self.cfg.data_root, ignore_errors=True)
+            self._check_ports()
+            secrets = self.cfg.load_secrets(create=True)
+            self._save(
+                status="starting",
+                port_base=self.cfg.port_base,
+                ports=self.cfg.ports,
+                data_root=str(self.cfg.data_root),
+                started_at=time.time(),
+                faults=[],
+            )
+            t0 = time.monotonic()
+            try:
+                self._start_all(secrets, progress)
+            except BaseException:
+                # Leave nothing half-running: a failed start is cleaned up at once.
+                self.procs.stop_all(timeout=3)
+                self._save(status="down")
+                raise
+            self._save(status="up")
+            progress(f"lab up in {time.monotonic() - t0:.1f}s")
+
+    def _check_ports(self) -> None:
+        for name, port in sorted(self.cfg.ports.items(), key=lambda kv: kv[1]):
+            if not port_free(port):
+                raise LabError(
+                    f"port {port} ({name}) is already in use by another program: stop it, "
+                    f"or give the lab another --port-base (now {self.cfg.port_base})"
+                )
+
+    def _start_all(self, secrets: dict[str, str], progress: Progress) -> None:
+        def step(label: str, fn: Callable[[], None]) -> None:
+            t = time.monotonic()
+            fn()
+            progress(f"{label} ({time.monotonic() - t:.1f}s)")
+
+        # Slow starters first, so they warm up while the databases come up.
+        step("monitoring started", lambda: monitoring.start(self.cfg, self.procs))
+        step("notification sinks started", lambda: self._start_python("sinks"))
+        step(
+            "databases up, shop seeded, replica in sync", lambda: mariadb.bootstrap_pair(self.cfg, self.procs, secrets)
+        )
+        step("database exporter started", lambda: self._start_python("exporter"))
+        step("prometheus and alertmanager ready", lambda: monitoring.wait_ready(self.cfg, self.procs))
+        step("every component answering", lambda: self._wait_answering(timeout=15))
+
+    def _start_python(self, name: str) -> None:
+        """Start one of the lab's own programs (``python -m incidentlab.<name>``)."""
+        self.procs.start(
+            name,
+            [sys.executable, "-m", f"incidentlab.{name}", "--lab-dir", str(self.cfg.lab_dir)],
+            log_path=self.cfg.path("logs", f"{name}.log"),
+        )
+
+    def _restart(self, name: str) -> str:
+        """Start a component that died, keeping its data."""
+        from .faults import restore_db
+
+        if name in mariadb.DB_NODES:
+            return restore_db(self, name)
+        starters = {
+            "prometheus": lambda: monitoring.start_prometheus(self.cfg, self.procs),
+            "alertmanager": lambda: monitoring.start_alertmanager(self.cfg, self.procs),
+            "sinks": lambda: self._start_python("sinks"),
+            "exporter": lambda: self._start_python("exporter"),
+        }
+        if name not in starters:
+            raise LabError(
+                f"{name} is not running and the lab cannot restart it alone: run `incidentctl lab down` and `up`"
+            )
+        starters[name]()
+        return f"{name} restarted"
+
+    def _wait_answering(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            bad = [c for c in self.status() if not c.healthy]
+            if not bad:
+                return
+            if time.monotonic() > deadline:
+                raise LabError("not healthy after start: " + "; ".join(f"{c.name}: {c.detail}" for c in bad))
+            time.sleep(0.1)
+
+    def down(self, progress: Progress = _quiet) -> int:
+        with self.locked():
+            stopped = self.procs.stop_all()
+            shutil.rmtree(self.cfg.data_root, ignore_errors=True)
+            for f in self.cfg.path("prometheus", "targets").glob("*.json"):
+                f.unlink()
+            if self.cfg.state_file.exists():
+                self._save(status="down", faults=[])
+            progress(f"stopped {stopped} process(es)")
+            return stopped
+
+    def reset_databases(self) -> None:
+        """Rebuild the database pair as it was after `up` (tests that promote or fence use this)."""
+        with self.locked():
+            self.require_up()
+            for name in mariadb.DB_NODES:
+                self.procs.stop(name, timeout=2)
+            mariadb.bootstrap_pair(self.cfg, self.procs, self.secrets())
+            self._save(faults=[f for f in self.active_faults() if not f["name"].startswith(("db-", "repl"))])
+
+    # -- status -------------------------------------------------------------
+    def status(self) -> list[ComponentStatus]:
+        cfg = self.cfg
+        secrets = read_json(cfg.secrets_file) or {}
+        out: list[ComponentStatus] = []
+
+        def add(name: str, kind: str, address: str, proc: str, check: Callable[[], tuple[bool, str]]) -> None:
+            rec = self.procs.get(proc)
+            running = bool(rec and rec.running)
+            healthy, detail = check() if running else (False, "not running")
+            out.append(ComponentStatus(name, kind, address, running, healthy, detail))
+
+        for db in mariadb.DB_NODES:
+
+            def check_db(db: str = db) -> tuple[bool, str]:
+                info = mariadb.describe(cfg, db, secrets)
+                return info["healthy"], info["detail"]
+
+            add(db, "database", f"{HOST}:{cfg.ports[db]}", db, check_db)
+        add(
+            "exporter",
+            "metrics",
+            cfg.url("exporter", "/metrics"),
+            "exporter",
+            lambda: (monitoring.http_ok(cfg.url("exporter", "/metrics"), 2), "replication metrics"),
+        )
+        add(
+            "prometheus",
+            "monitoring",
+            cfg.url("prometheus"),
+            "prometheus",
+            lambda: monitoring.prometheus_summary(cfg),
+        )
+        add(
+            "alertmanager",
+            "monitoring",
+            cfg.url("alertmanager"),
+            "alertmanager",
+            lambda: monitoring.alertmanager_summary(cfg),
+        )
+        from . import sinks
+
+        add(
+            "sink-http",
+            "notifications",
+            cfg.url("sink-http"),
+            "sinks",
+            lambda: (
+                monitoring.http_ok(cfg.url("sink-http", "/_sink/health")),
+                f"{len(sinks.read_requests(cfg))} request(s) received",
+            ),
+        )
+        add(
+            "sink-smtp",
+            "notifications",
+            f"smtp://{HOST}:{cfg.ports['sink-smtp']}",
+            "sinks",
+            lambda: (port_open(cfg.ports["sink-smtp"]), f"{len(sinks.read_mails(cfg))} mail(s) received"),
+        )
+        return out
+
+    # -- faults ---------------------------------------------------------------
+    def active_faults(self) -> list[dict]:
+        return list(self.state().get("faults", []))
+
+    def break_fault(self, name: str, arg: str | None = None) -> str:
+        from .faults import get_fault
+
+        fault = get_fault(name, arg)
+        with self.locked():
+            self.require_up()
+            for active in self.active_faults():
+                if active["name"] == name and active.get("arg") == arg:
+                    return f"{fault.label(arg)} is already active (since {time.ctime(active['since'])})"
+            message = fault.inject(self, arg)
+            self._save(faults=[*self.active_faults(), {"name": name, "arg": arg, "since": time.time()}])
+            return message
+
+    def heal(self, name: str | None = None, arg: str | None = None) -> list[str]:
+        from .faults import get_fault
+
+        if name is not None:
+            get_fault(name, arg, require_arg=False)  # validate the name before touching anything
+        with self.locked():
+            self.require_up()
+            active = self.active_faults()
+            todo = [f for f in active if name is None or (f["name"] == name and (arg is None or f.get("arg") == arg))]
+            messages = []
+            for f in reversed(todo):  # undo in the reverse order of injection
+                messages.append(get_fault(f["name"], f.get("arg")).heal(self, f.get("arg")))
+                active.remove(f)
+                self._save(faults=active)
+            if name is None:
+                # Whatever else died (a crash, a kill by hand) is brought back too.
+                for rec in self.procs.records():
+                    if not rec.running:
+                        messages.append(self._restart(rec.name))
+            if not messages:
+                messages.append("no matching fault is active and every component runs: nothing to heal")
+            return messages

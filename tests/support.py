@@ -1,0 +1,153 @@
+"""Helpers shared by the test suite."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_CLAIMS: list = []  # open lock files: a claim lasts as long as the test process
+
+
+def lab_port_base() -> int:
+    """This test run's port base (claimed once per process)."""
+    if not _BASE:
+        _BASE.append(claim_port_base())
+    return _BASE[0]
+
+
+_BASE: list[int] = []
+
+
+def claim_port_base(first: int = 40000, last: int = 62000, step: int = 2000) -> int:
+    """A port range of 2000 ports for this test run, not used by any other test run on the machine.
+
+    Several checkouts (CI, worktrees) may run the suite at once; each claims a range with a
+    lock file held for the life of the process. The lab uses base+0..999, the lifecycle
+    tests base+1000..1999. INCIDENTLAB_TEST_PORT_BASE forces a base.
+    """
+    import fcntl
+    import os
+    import socket
+
+    forced = os.environ.get("INCIDENTLAB_TEST_PORT_BASE")
+    if forced:
+        return int(forced)
+    lock_dir = "/tmp/incidentlab-test-ports"
+    os.makedirs(lock_dir, exist_ok=True)
+    for base in range(first, last + 1, step):
+        fh = open(f"{lock_dir}/{base}.lock", "w")  # noqa: SIM115 - held open on purpose
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            continue
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", base + 306))
+            except OSError:
+                fh.close()
+                continue
+        _CLAIMS.append(fh)
+        return base
+    raise RuntimeError("no free port range for the test lab between 40000 and 64000")
+
+
+def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll until ``check`` returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the condition may raise while the system settles
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else "")
+    )
+
+
+def incidentctl(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real command line, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "incidentctl", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def db(lab, name: str, role: str = "app", database: str | None = "shop"):
+    """A TCP login to one lab database as one of the lab's accounts."""
+    import pymysql
+    from incidentlab.config import DB_USERS, HOST
+
+    return pymysql.connect(
+        host=HOST,
+        port=lab.cfg.ports[name],
+        user=DB_USERS[role],
+        password=lab.secrets()[role],
+        database=database,
+        autocommit=True,
+        connect_timeout=2,
+    )
+
+
+def scalar(conn, sql: str, args=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()[0]
+
+
+PROJECT_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+COLLECTIONS_PATH = PROJECT_ROOT / "collection"
+
+
+def ansible_env() -> dict[str, str]:
+    """Environment for running Ansible from the tests: our collection, our interpreter, no user config."""
+    import os
+
+    return {
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
+        "ANSIBLE_CONFIG": str(PROJECT_ROOT / "ansible.cfg"),
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+
+
+def run_module(module: str, args: dict | None = None, *, check: bool = False, diff: bool = False) -> dict:
+    """Run one module task on localhost through ansible-runner, as a playbook task would, and return its result.
+
+    ``module`` may be short (``service_health``) for ``incident.response.service_health``.
+    The result dict carries ``failed`` and ``msg`` when the module failed.
+    """
+    import json
+    import tempfile
+
+    import ansible_runner
+
+    if "." not in module:
+        module = f"incident.response.{module}"
+    with tempfile.TemporaryDirectory(prefix="run-module-") as pdd:
+        flags = " ".join(f for f, on in (("--check", check), ("--diff", diff)) if on)
+        runner = ansible_runner.run(
+            private_data_dir=pdd,
+            host_pattern="localhost",
+            module=module,
+            module_args=json.dumps(args or {}),
+            inventory=f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}",
+            envvars=ansible_env(),
+            cmdline=flags or None,
+            quiet=True,
+        )
+        for event in runner.events:
+            if event["event"] in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
+                res = dict(event["event_data"]["res"])
+                res.setdefault("failed", event["event"] != "runner_on_ok")
+                return res
+        raise AssertionError(f"{module} produced no result (status {runner.status}): {runner.stdout.read()[-2000:]}")
