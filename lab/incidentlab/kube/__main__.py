@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import LabConfig
+from ..config import LabConfig, read_json
 from ..errors import LabError
 
 
@@ -21,8 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     # Accepted after the subcommand too (the lab starts `... serve --region R --lab-dir D --port-base N`).
     s.add_argument("--lab-dir", dest="lab_dir_sub", default=None)
     s.add_argument("--port-base", dest="port_base_sub", type=int, default=None)
-    u = sub.add_parser("up", help="start both regions, their LBs and the global LB (standalone)")
-    u.add_argument("--wait", type=float, default=60.0)
+    sub.add_parser("up", help="start both regions, their LBs and the global LB (standalone, without the lab)")
     sub.add_parser("down", help="stop them")
     sub.add_parser("status", help="show each component")
     args = ap.parse_args(argv)
@@ -39,18 +38,18 @@ def main(argv: list[str] | None = None) -> int:
 
             serve_main(cfg, args.region, args.hpa_period, args.progress_deadline)
             return 0
-        from . import region
+        from . import cluster as region
 
         table = region.process_table(cfg)
         if args.cmd == "up":
-            region.start(cfg, table, region.default_db(cfg))
-            region.wait_ready(cfg, timeout=args.wait)
+            # Standalone use (no database unless the lab's runs): the services stay unready.
+            region.start(cfg, table, region.db_params(cfg, read_json(cfg.secrets_file) or {}))
             print(f"cluster up; kubeconfig: {region.kubeconfig_path(cfg)}")
         elif args.cmd == "down":
             region.stop(cfg, table)
         else:
-            for row in region.status(cfg):
-                print(f"{row['name']:<14} {row['address']:<28} {row['health']}")
+            for row in region.status_rows(cfg):
+                print(f"{row['name']:<14} {row['address']:<32} {row['health']:<5} {row['detail']}")
             print(f"kubeconfig: {region.kubeconfig_path(cfg)}")
         return 0
     except LabError as exc:

@@ -175,7 +175,7 @@ def _down_file(cfg: LabConfig):
 
 
 def break_region_down(cfg: LabConfig, region: str = "primary", table: ProcessTable | None = None) -> dict:
-    from .region import process_table
+    from .cluster import process_table
 
     table = table or process_table(cfg)
     groups = _region_groups(cfg, region, table)
@@ -188,7 +188,7 @@ def break_region_down(cfg: LabConfig, region: str = "primary", table: ProcessTab
 
 
 def heal_region_down(cfg: LabConfig, region: str = "primary", table: ProcessTable | None = None) -> dict:
-    from .region import process_table
+    from .cluster import process_table
 
     table = table or process_table(cfg)
     state = read_json(_down_file(cfg)) or {}
@@ -206,3 +206,65 @@ def heal_region_down(cfg: LabConfig, region: str = "primary", table: ProcessTabl
 
 def regions_down(cfg: LabConfig) -> list[str]:
     return sorted(read_json(_down_file(cfg)) or {})
+
+
+def thaw_regions(cfg: LabConfig, table: ProcessTable) -> None:
+    for region in regions_down(cfg):
+        heal_region_down(cfg, region, table)
+
+
+def forget_regions_down(cfg: LabConfig) -> None:
+    _down_file(cfg).unlink(missing_ok=True)
+
+
+# -- the lab's fault registry ------------------------------------------------------------
+
+
+def _describe(result: dict, what: str) -> str:
+    return f"{result.get('service')} (primary region, {result.get('pods', 0)} pod(s)): {what}"
+
+
+def _region_msg(result: dict) -> str:
+    if result["action"] == "break":
+        return f"region {result['region']} frozen: its API, pods and load balancer accept connections, never answer"
+    return f"region {result['region']} thawed: its API, pods and load balancer answer again"
+
+
+def register_cluster_faults(register, fault_type) -> None:
+    """Add the cluster's faults to the lab's registry (incidentlab.faults)."""
+    per_service = {"arg": "SERVICE", "choices": SERVICES}
+    register(
+        fault_type(
+            "service-down",
+            "crash-loop the current pods of a service in the primary region (a rolling restart makes healthy ones)",
+            lambda lab, svc: _describe(break_service_down(lab.cfg, svc), "pods crash at start (CrashLoopBackOff)"),
+            lambda lab, svc: _describe(heal_service_down(lab.cfg, svc), "poisoned pods restarted healthy"),
+            **per_service,
+        )
+    )
+    register(
+        fault_type(
+            "service-slow",
+            "make a service's /api responses take 2.5 s in the primary region (health and metrics stay fast)",
+            lambda lab, svc: _describe(break_service_slow(lab.cfg, svc), "containers restarted with a 2.5 s delay"),
+            lambda lab, svc: _describe(heal_service_slow(lab.cfg, svc), "containers restarted without the delay"),
+            **per_service,
+        )
+    )
+    register(
+        fault_type(
+            "bad-config",
+            f"set db.host in ConfigMap {CONFIGMAP} to {BAD_DB_HOST} (primary region) and restart the service",
+            lambda lab, svc: _describe(break_bad_config(lab.cfg, svc), f"db.host={BAD_DB_HOST}, containers restarted"),
+            lambda lab, svc: _describe(heal_bad_config(lab.cfg, svc), "db.host restored, containers restarted"),
+            **per_service,
+        )
+    )
+    register(
+        fault_type(
+            "region-down",
+            "freeze the primary region: its Kubernetes API, pods and load balancer stop answering (SIGSTOP)",
+            lambda lab, _: _region_msg(break_region_down(lab.cfg, table=lab.procs)),
+            lambda lab, _: _region_msg(heal_region_down(lab.cfg, table=lab.procs)),
+        )
+    )

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from ..config import HOST, LabConfig
+from ..config import HOST, LabConfig, write_json
 from ..errors import LabError
 from . import faults as faults_mod
 from . import manifests
@@ -101,6 +101,11 @@ class Emulator:
     def serve(self) -> None:
         if self.httpd is None:
             self.bind()
+        # The lab's Prometheus scrapes /metrics of each region's API (job "kube") from this file.
+        write_json(
+            self.cfg.path("prometheus", "targets", f"kube-{self.region}.json"),
+            [{"targets": [f"{HOST}:{self.port}"], "labels": {"region": self.region}}],
+        )
         self.kubelet.start()
         self.controllers.start()
         self.lb.start()
