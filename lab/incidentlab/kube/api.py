@@ -23,6 +23,7 @@ import yaml
 
 from . import resources as R
 from .errors import ApiError, bad_request, method_not_allowed, not_found, unsupported_media_type
+from .objects import unknown_fields
 from .patch import CONTENT_TYPES, apply_patch
 from .selectors import parse_fields, parse_labels, selector_to_string
 from .store import clone
@@ -76,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
+        for w in self.warnings:  # shown by kubectl as "Warning: ..."
+            self.send_header("Warning", '299 - "' + w.replace('"', "'") + '"')
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -149,6 +152,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         q = parse_qs(url.query, keep_blank_values=True)
+        self.warnings: list[str] = []
         try:
             self.route(method, path, q)
         except ApiError as exc:
@@ -390,14 +394,27 @@ class Handler(BaseHTTPRequestHandler):
         if ns and body_ns and body_ns != ns:
             raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
 
+    def _field_validation(self, res: R.Res, obj: dict, q: dict) -> None:
+        """fieldValidation=Strict (kubectl's default) refuses unknown fields; Warn only warns."""
+        mode = (q.get("fieldValidation") or ["Warn"])[0]
+        problems = unknown_fields(res.kind, obj) if mode in ("Strict", "Warn") else []
+        if problems and mode == "Strict":
+            raise bad_request(
+                f'{res.kind} in version "{res.version}" cannot be handled as a {res.kind}: strict decoding error: '
+                + ", ".join(problems)
+            )
+        self.warnings = [f"{res.kind}: {p}" for p in problems]
+
     def create(self, res: R.Res, ns: str | None, q: dict) -> None:
         body = self._body_object(res)
+        self._field_validation(res, body, q)
         self._check_ns(body, ns)
         obj = self.cluster.store.create(res, body, ns, dry=_dry(q))
         self.send_json(201, obj)
 
     def replace(self, res: R.Res, ns: str | None, name: str, sub: str | None, q: dict) -> None:
         body = self._body_object(res)
+        self._field_validation(res, body, q)
         self._check_ns(body, ns)
         meta = body.setdefault("metadata", {})
         if meta.get("name") and meta["name"] != name:
@@ -418,6 +435,7 @@ class Handler(BaseHTTPRequestHandler):
         with store.lock:
             cur = store.get(res, ns or "", name)
             new = apply_patch(kind, clone(cur), patch)
+            self._field_validation(res, new, q)
             meta = new.get("metadata") if isinstance(new.get("metadata"), dict) else {}
             if meta.get("name") != name or (res.namespaced and meta.get("namespace") != ns):
                 raise ApiError(

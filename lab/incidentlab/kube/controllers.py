@@ -798,16 +798,16 @@ class ControllerManager:
 
     # -- horizontal pod autoscaler ----------------------------------------------------
     def autoscale(self) -> None:
-        from .metrics import pod_cpu_utilization
+        from .metrics import replica_calc
 
         for hpa in self.store.items(HPA):
             try:
-                self._autoscale_one(hpa, pod_cpu_utilization)
+                self._autoscale_one(hpa, replica_calc)
             except ApiError as exc:
                 if exc.code not in (404, 409):
                     raise
 
-    def _autoscale_one(self, hpa: dict, utilization) -> None:
+    def _autoscale_one(self, hpa: dict, calc) -> None:
         ns = _meta(hpa)["namespace"]
         spec = hpa["spec"]
         ref = spec.get("scaleTargetRef") or {}
@@ -865,7 +865,7 @@ class ControllerManager:
                     for p in self.store.items(PODS, ns)
                     if selector_from_match(target["spec"]["selector"])(_meta(p).get("labels") or {}) and pod_active(p)
                 ]
-                got = utilization(self.kubelet, pods, rname)
+                got = calc(self.kubelet, pods, rname, tgt.get("averageUtilization", 100), current)
                 if got is None:
                     cond(
                         "ScalingActive",
@@ -875,12 +875,11 @@ class ControllerManager:
                         "unable to get metrics for resource " + rname,
                     )
                     continue
-                pct, avg_value, ready_count = got
+                proposal, pct, avg_value = got
                 cur_metric = {"averageValue": avg_value}
-                if "averageUtilization" in tgt and pct is not None:
+                if "averageUtilization" in tgt:
                     cur_metric["averageUtilization"] = pct
-                    ratio = pct / tgt["averageUtilization"]
-                    proposals.append(current if abs(ratio - 1.0) <= 0.1 else math.ceil(ratio * ready_count))
+                    proposals.append(proposal)
                 metrics_status.append({"type": "Resource", "resource": {"name": rname, "current": cur_metric}})
             if proposals:
                 cond(

@@ -7,6 +7,7 @@ Usage is real: CPU and memory of the pod processes, sampled from /proc by the ku
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,12 +15,13 @@ from ..config import HOST, write_json
 from . import quantity
 from .controllers import DEPLOY, HPA, PODS, pod_ready
 from .resources import res
-from .store import Store, now_iso
+from .store import Store, now_iso, parse_time
 
 if TYPE_CHECKING:
     from .pods import Kubelet
 
 WINDOW = "10s"
+METRICS_WINDOW = 10.0
 SERVICES_NAMESPACE = "microservices"
 
 
@@ -30,29 +32,75 @@ def _request(pod: dict, container: str, resource: str) -> float | None:
     return None
 
 
-def pod_cpu_utilization(kubelet: Kubelet, pods: list[dict], resource: str) -> tuple[int | None, str, int] | None:
-    """(average utilization % of requests, average value, pods counted) over ready pods, as the HPA sees it."""
-    total_use = total_req = 0.0
-    counted = 0
+TOLERANCE = 0.1
+CPU_INITIALIZATION = 300.0  # --horizontal-pod-autoscaler-cpu-initialization-period
+
+
+def replica_calc(
+    kubelet: Kubelet, pods: list[dict], resource: str, target: int, current: int
+) -> tuple[int, int, str] | None:
+    """The HPA's replica count for a utilization target, as kube-controller-manager's
+    GetResourceReplicas computes it: unready pods (still initialising) are left out, pods
+    without metrics yet count as using 100% of their request on a scale-down (so a manual
+    scale-up holds until the new pods have metrics), and a change within the 10% tolerance
+    or one that would reverse direction keeps the current count.
+    Returns (replicas, utilization %, average value) or None when no metrics are available."""
+    now = time.time()
+    usage: dict[str, float] = {}
+    requests: dict[str, float] = {}
+    missing, unready = [], []
     for p in pods:
-        if not pod_ready(p):
+        name = p["metadata"]["name"]
+        req = 0.0
+        for c in p["spec"].get("containers") or []:
+            r = quantity.parse(((c.get("resources") or {}).get("requests") or {}).get(resource))
+            if r is None:
+                return None  # utilization needs requests on every container
+            req += r
+        requests[name] = req
+        got = kubelet.usage(p["metadata"]["uid"])
+        if got is None:
+            missing.append(name)
             continue
-        usage = kubelet.usage(p["metadata"]["uid"])
-        if usage is None:
+        ready = next((c for c in (p.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+        started = parse_time((p.get("status") or {}).get("startTime")) or now
+        if ready is None or ready.get("status") != "True":
+            unready.append(name)
             continue
-        counted += 1
-        for name, (cpu, mem) in usage.items():
-            total_use += cpu if resource == "cpu" else mem
-            req = _request(p, name, resource)
-            if req is None:
-                return None  # utilization needs requests on every container, as in a real HPA
-            total_req += req
-    if not counted:
+        became_ready = parse_time(ready.get("lastTransitionTime")) or now
+        if resource == "cpu" and started + CPU_INITIALIZATION > now and became_ready + METRICS_WINDOW > now:
+            unready.append(name)  # not one full metrics window since it turned ready
+            continue
+        usage[name] = sum(cpu if resource == "cpu" else float(mem) for cpu, mem in got.values())
+    if not usage:
         return None
-    pct = math.ceil(total_use / total_req * 100) if total_req else None
-    avg = total_use / counted
+
+    def ratio_of(values: dict[str, float]) -> tuple[float, int]:
+        used, req = sum(values.values()), sum(requests[n] for n in values)
+        util = math.ceil(used / req * 100) if req else 0
+        return (util / target if target else 0.0), util
+
+    ratio, util = ratio_of(usage)
+    avg = sum(usage.values()) / len(usage)
     value = f"{round(avg * 1000)}m" if resource == "cpu" else quantity.mem_ki(avg)
-    return pct, value, counted
+    scale_up_with_unready = bool(unready) and ratio > 1.0
+    if not scale_up_with_unready and not missing:
+        if abs(1.0 - ratio) <= TOLERANCE:
+            return current, util, value
+        return math.ceil(ratio * len(usage)), util, value
+    filled = dict(usage)
+    for n in missing:
+        filled[n] = requests[n] * max(100, target) / 100 if ratio < 1.0 else 0.0
+    if scale_up_with_unready:
+        for n in unready:
+            filled[n] = 0.0
+    new_ratio, _ = ratio_of(filled)
+    if abs(1.0 - new_ratio) <= TOLERANCE or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+        return current, util, value
+    proposal = math.ceil(new_ratio * len(filled))
+    if (new_ratio < 1.0 and proposal > current) or (new_ratio > 1.0 and proposal < current):
+        return current, util, value
+    return proposal, util, value
 
 
 def pod_metrics(store: Store, kubelet: Kubelet, ns: str | None) -> list[dict]:

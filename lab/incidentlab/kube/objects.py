@@ -364,3 +364,53 @@ def admit(res: Res, obj: dict, old: dict | None, ctx: dict) -> None:
         _validate_update(res.kind, old, obj, errs)
     if errs:
         raise invalid(res.kind, meta.get("name", ""), errs, res.group)
+
+
+# Top-level fields of each kind (besides apiVersion, kind, metadata), for fieldValidation=Strict.
+TOP_FIELDS = {
+    "ConfigMap": {"data", "binaryData", "immutable"},
+    "Secret": {"data", "stringData", "type", "immutable"},
+    "Endpoints": {"subsets"},
+    "Event": {
+        "involvedObject",
+        "reason",
+        "message",
+        "source",
+        "firstTimestamp",
+        "lastTimestamp",
+        "count",
+        "type",
+        "eventTime",
+        "series",
+        "action",
+        "related",
+        "reportingComponent",
+        "reportingInstance",
+    },
+}
+META_FIELDS = {
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+}
+
+
+def unknown_fields(kind: str, obj: dict) -> list[str]:
+    """Fields a strict decoder would reject (only the top level and metadata are checked)."""
+    allowed = {"apiVersion", "kind", "metadata"} | TOP_FIELDS.get(kind, {"spec", "status"})
+    out = [f'unknown field "{k}"' for k in obj if k not in allowed]
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    out += [f'unknown field "metadata.{k}"' for k in meta if k not in META_FIELDS]
+    return out

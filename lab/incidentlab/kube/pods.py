@@ -52,6 +52,8 @@ BACKOFF_BASE = 10.0
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0  # a container that ran this long starts its back-off afresh
 METRICS_WINDOW = 10.0
+# Like metrics-server, which needs two scrapes of a new container, usage is known after this long.
+METRICS_DELAY = 10.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 KEEP_INSTANCES = 2  # log files kept per container: the current and the previous instance
@@ -899,7 +901,7 @@ class Kubelet:
             out = {}
             for c in rt.containers.values():
                 samples = list(c.cpu)
-                if c.proc is None or len(samples) < 2:
+                if c.proc is None or len(samples) < 2 or time.monotonic() - c.started_mono < METRICS_DELAY:
                     return None
                 newest = samples[-1]
                 oldest = next((s for s in samples if newest[0] - s[0] <= METRICS_WINDOW), samples[0])

@@ -276,10 +276,11 @@ def openapi_gv_doc(group: str, version: str) -> dict | None:
     table = BY_GV.get((group, version))
     if table is None:
         return None
+    # kubectl (cli-runtime's queryParamVerifierV3) looks for a PATCH operation carrying the kind's
+    # x-kubernetes-group-version-kind and a fieldValidation query parameter of its own.
     params = [
-        {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
-        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
-        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+        {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+        for name in ("dryRun", "fieldManager", "fieldValidation")
     ]
     paths = {}
     for r in table.values():
@@ -287,16 +288,15 @@ def openapi_gv_doc(group: str, version: str) -> dict | None:
             continue
         gvk = {"group": r.group, "version": r.version, "kind": r.kind}
         prefix = f"/{_gv_path(group, version)}" + ("/namespaces/{namespace}" if r.namespaced else "")
-        op = {
-            "operationId": f"patch{r.kind}",
-            "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": gvk,
-            "responses": {"200": {"description": "OK"}},
-        }
-        paths[f"{prefix}/{r.plural}/{{name}}"] = {"patch": op, "parameters": params}
-        paths[f"{prefix}/{r.plural}"] = {
-            "post": {**op, "operationId": f"create{r.kind}", "x-kubernetes-action": "post"},
-            "parameters": params,
+        paths[f"{prefix}/{r.plural}/{{name}}"] = {
+            "patch": {
+                "operationId": f"patch{r.kind}",
+                "parameters": params,
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk,
+            },
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
         }
     return {
         "openapi": "3.0.0",
