@@ -101,3 +101,30 @@ def lb_upstreams(lab, region: str, service: str, tries: int = 30) -> set[str]:
         if code == 200 and body.get("status") == "UP":
             seen.add(headers.get("X-Lab-Upstream", ""))
     return seen - {""}
+
+
+def demo_deployment(name: str, ns: str, replicas: int = 2, env: dict | None = None, **spec) -> dict:
+    """A deployment of the demo service whose readiness does not depend on the database."""
+    container = {
+        "name": "app",
+        "image": "incidentlab/demo-service:1.0",
+        "env": [{"name": "SERVICE_NAME", "value": "user-service"}]
+        + [{"name": k, "value": v} for k, v in (env or {}).items()],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/actuator/prometheus", "port": "http"}, "periodSeconds": 1},
+        "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [container], "terminationGracePeriodSeconds": 5},
+            },
+            **spec,
+        },
+    }

@@ -6,28 +6,11 @@ import json
 
 import pytest
 import yaml
-from incidentlab.kube.cluster import region_ready
 from kubernetes import client
 from kubeutil import NS, REGIONS, SERVICES, api, http, kubectl, lb_upstreams, pod_processes, pods_of, ready
 from support import wait_for
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def restored(lab):
-    """Tests that scale, restart or reconfigure the lab's services leave them as `lab up` made them."""
-    yield lab
-    for region in REGIONS:
-        core, apps = client.CoreV1Api(api(lab, region)), client.AppsV1Api(api(lab, region))
-        cm = core.read_namespaced_config_map("microservice-config", NS)
-        if cm.data["db.host"] != "127.0.0.1":
-            core.patch_namespaced_config_map("microservice-config", NS, {"data": {"db.host": "127.0.0.1"}})
-            kubectl(lab, region, "rollout", "restart", "deployment", *SERVICES)
-        for name in SERVICES:
-            if apps.read_namespaced_deployment(name, NS).spec.replicas != 2:
-                apps.patch_namespaced_deployment_scale(name, NS, {"spec": {"replicas": 2}})
-        wait_for(lambda r=region: region_ready(lab.cfg, r)[0], 60, f"the {region} region to be ready again")
 
 
 def _rows(out: str) -> list[list[str]]:
