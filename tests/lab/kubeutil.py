@@ -41,7 +41,11 @@ def http(url: str, method: str = "GET", timeout: float = 5.0) -> tuple[int, dict
     req = urllib.request.Request(url, method=method, data=b"{}" if method == "POST" else None)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"{}"), dict(r.headers)
+            raw = r.read()
+            try:
+                return r.status, json.loads(raw or b"{}"), dict(r.headers)
+            except ValueError:
+                return r.status, {"text": raw.decode(errors="replace")}, dict(r.headers)
     except urllib.error.HTTPError as exc:
         body = exc.read()
         try:
