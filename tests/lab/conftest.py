@@ -30,6 +30,11 @@ def restored(lab):
             if apps.read_namespaced_deployment(name, NS).spec.replicas != 2:
                 apps.patch_namespaced_deployment_scale(name, NS, {"spec": {"replicas": 2}})
         wait_for(lambda r=region: region_ready(lab.cfg, r)[0], 60, f"the {region} region to be ready again")
+        wait_for(
+            lambda c=core: len(c.list_namespaced_pod(NS).items) == 2 * len(SERVICES),
+            30,
+            f"the {region} region's replaced pods to be gone",
+        )
 
 
 @pytest.fixture(scope="module")
