@@ -23,12 +23,14 @@ def lab_port_base() -> int:
 _BASE: list[int] = []
 
 
-def claim_port_base(first: int = 40000, last: int = 62000, step: int = 2000) -> int:
+def claim_port_base(first: int = 10000, last: int = 22000, step: int = 2000) -> int:
     """A port range of 2000 ports for this test run, not used by any other test run on the machine.
 
     Several checkouts (CI, worktrees) may run the suite at once; each claims a range with a
     lock file held for the life of the process. The lab uses base+0..999, the lifecycle
-    tests base+1000..1999. INCIDENTLAB_TEST_PORT_BASE forces a base.
+    tests base+1000..1999. INCIDENTLAB_TEST_PORT_BASE forces a base. The ranges stay below
+    Linux's ephemeral ports (32768-60999): with the cluster's pods and probes, thousands of
+    client sockets (many in TIME-WAIT) would otherwise take some of a second lab's ports.
     """
     import fcntl
     import os
@@ -55,7 +57,7 @@ def claim_port_base(first: int = 40000, last: int = 62000, step: int = 2000) -> 
                 continue
         _CLAIMS.append(fh)
         return base
-    raise RuntimeError("no free port range for the test lab between 40000 and 64000")
+    raise RuntimeError(f"no free port range for the test lab between {first} and {last + step}")
 
 
 def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:

@@ -17,8 +17,8 @@ from .errors import LabError
 from .lab import Lab
 
 app = typer.Typer(
-    help="Run the local lab: a MariaDB primary/replica pair, Prometheus, Alertmanager, notification sinks "
-    "(and later a two-region Kubernetes API with the demo services), with fault injection. "
+    help="Run the local lab: a MariaDB primary/replica pair, Prometheus, Alertmanager, notification sinks, "
+    "a two-region Kubernetes API with the demo services behind nginx load balancers, with fault injection. "
     "Everything binds 127.0.0.1; state lives in one lab directory.",
     no_args_is_help=True,
 )
@@ -101,6 +101,7 @@ def _print_status(lab: Lab, as_json: bool) -> bool:
         "components": [c.as_dict() for c in comps],
         "faults": lab.active_faults(),
         "secrets_file": str(lab.cfg.secrets_file),
+        "kubeconfig": str(lab.cfg.path("kubeconfig")),
     }
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
@@ -119,6 +120,7 @@ def _print_status(lab: Lab, as_json: bool) -> bool:
     for f in doc["faults"]:
         out.print(f"[yellow]active fault:[/yellow] {f['name']}{' ' + f['arg'] if f.get('arg') else ''}")
     out.print(f"passwords: {doc['secrets_file']} (mode 0600)", highlight=False)
+    out.print(f"kubeconfig: {doc['kubeconfig']} (contexts primary, secondary)", highlight=False)
     return healthy
 
 

@@ -214,3 +214,8 @@ def _fix_replication(lab: Lab, _: str | None) -> str:
 register(
     Fault("replication-broken", "make the replica's IO thread fail to connect", _break_replication, _fix_replication)
 )
+
+# The cluster's faults (service-down, service-slow, bad-config, region-down) live with the cluster.
+from .kube.faults import register_cluster_faults  # noqa: E402 - registered after Fault and register exist
+
+register_cluster_faults(register, Fault)

@@ -7,6 +7,8 @@ State lives in the lab directory:
   run/           one record per process (pid, process group, start time)
   logs/          one log per component
   mariadb/ prometheus/ alertmanager/ sinks/   configs and what the sinks received
+  kubeconfig     contexts primary and secondary for the lab's two Kubernetes regions
+  kube/ nginx/   pod logs of each region; the load balancers' configs and logs
   cache/         the MariaDB datadir template, reused across runs
 
 Database and TSDB files live on tmpfs (``LabConfig.data_root``) and go away with ``down``.
@@ -26,6 +28,7 @@ from pathlib import Path
 from . import mariadb, monitoring
 from .config import HOST, LabConfig, port_free, port_open, read_json, write_json
 from .errors import LabError, LabInputError
+from .kube import cluster
 from .procs import ProcessTable
 
 Progress = Callable[[str], None]
@@ -143,12 +146,17 @@ class Lab:
 
         # Slow starters first, so they warm up while the databases come up.
         step("monitoring started", lambda: monitoring.start(self.cfg, self.procs))
+        # The clusters' pods start while the databases come up; they turn ready once the primary answers.
+        db = cluster.db_params(self.cfg, secrets)
+        step("kubernetes regions and load balancers started", lambda: cluster.start(self.cfg, self.procs, db))
         step("notification sinks started", lambda: self._start_python("sinks"))
         step(
             "databases up, shop seeded, replica in sync", lambda: mariadb.bootstrap_pair(self.cfg, self.procs, secrets)
         )
         step("database exporter started", lambda: self._start_python("exporter"))
         step("prometheus and alertmanager ready", lambda: monitoring.wait_ready(self.cfg, self.procs))
+        step("services ready in both regions", lambda: cluster.wait_ready(self.cfg, timeout=45))
+        step("traffic generator started", lambda: cluster.start_traffic(self.cfg, self.procs))
         step("every component answering", lambda: self._wait_answering(timeout=15))
 
     def _start_python(self, name: str) -> None:
@@ -170,6 +178,7 @@ class Lab:
             "alertmanager": lambda: monitoring.start_alertmanager(self.cfg, self.procs),
             "sinks": lambda: self._start_python("sinks"),
             "exporter": lambda: self._start_python("exporter"),
+            **cluster.restarters(self.cfg, self.procs, self.secrets()),
         }
         if name not in starters:
             raise LabError(
@@ -267,6 +276,8 @@ class Lab:
             "sinks",
             lambda: (port_open(cfg.ports["sink-smtp"]), f"{len(sinks.read_mails(cfg))} mail(s) received"),
         )
+        for component in cluster.components(cfg):
+            add(*component)
         return out
 
     # -- faults ---------------------------------------------------------------

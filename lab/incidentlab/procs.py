@@ -215,6 +215,8 @@ def _terminate(pids: set[int], timeout: float) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
+            # A stopped process (the region-down fault freezes some) acts on SIGTERM only once continued.
+            os.kill(pid, signal.SIGCONT)
     left = _wait_gone(pids, timeout)
     for pid in left:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -1,0 +1,192 @@
+"""One region's emulator process: API server, controllers, kubelet and load-balancer sync.
+
+Run as ``python -m incidentlab.kube serve --region primary``; the database settings for
+the region's services come from INCIDENTLAB_DB_HOST/PORT/NAME/USER/PASSWORD (the password
+only through the environment, never argv).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import sys
+import threading
+import time
+
+from ..config import HOST, LabConfig, write_json
+from ..errors import LabError
+from . import faults as faults_mod
+from . import manifests
+from .api import ApiServer
+from .controllers import ControllerManager, pod_ready
+from .errors import ApiError
+from .events import Recorder
+from .lb import RegionalSync
+from .manifests import DbParams
+from .metrics import TargetsWriter, node_metrics, pod_metrics, state_metrics
+from .pods import Kubelet
+from .resources import BY_KIND, res
+from .store import Store, now_iso
+
+REGIONS = ("primary", "secondary")
+
+
+def pod_port_range(cfg: LabConfig, region: str) -> tuple[int, int]:
+    """Each region takes its own half of the lab's pod port range, so two emulators never race for a port."""
+    lo, hi = cfg.pod_port_range
+    half = (hi - lo) // 2
+    i = REGIONS.index(region) if region in REGIONS else 0
+    return lo + i * half, lo + (i + 1) * half
+
+
+class Emulator:
+    def __init__(
+        self, cfg: LabConfig, region: str, db: DbParams | None, hpa_period: float = 15.0, progress_deadline: int = 30
+    ):
+        self.cfg = cfg
+        self.region = region
+        self.port = cfg.ports[f"kube-{region}"]
+        self.store = Store()
+        self.events = Recorder(self.store)
+        self.kubelet = Kubelet(
+            self.store,
+            self.events,
+            region,
+            manifests.node_names(region),
+            cfg.path("kube", region, "pods"),
+            pod_port_range(cfg, region),
+            cfg.lab_id,
+        )
+        self.controllers = ControllerManager(self.store, self.events, self.kubelet, hpa_period)
+        self.targets = TargetsWriter(cfg.path("prometheus", "targets", f"pods-{region}.json"), region)
+        self.lb = RegionalSync(cfg, region, self.store)
+        self.kubelet.on_change.append(lambda: self.targets.update(self.store, self.kubelet))
+        self.controllers.on_endpoints.append(self.lb.poke)
+        self.faults: dict = {}
+        self.started = time.time()
+        self.db = db
+        self.progress_deadline = progress_deadline
+        self.httpd: ApiServer | None = None
+
+    # -- bootstrap ---------------------------------------------------------------------
+    def bootstrap(self) -> None:
+        for ns in manifests.NAMESPACES:
+            self.store.create(res("namespaces"), {"metadata": {"name": ns}})
+        ts = now_iso()
+        for node in manifests.nodes(self.region):
+            for c in node["status"]["conditions"]:
+                c["lastHeartbeatTime"] = c["lastTransitionTime"] = ts
+            self.store.create(res("nodes"), node)
+        objs = manifests.system_objects(self.region)
+        if self.db is not None:
+            objs += manifests.service_objects(self.db, self.progress_deadline)
+        for obj in objs:
+            r = BY_KIND[(obj["apiVersion"], obj["kind"])]
+            self.store.create(r, obj, obj["metadata"].get("namespace"))
+
+    # -- serving -----------------------------------------------------------------------
+    def bind(self) -> None:
+        try:
+            self.httpd = ApiServer((HOST, self.port), self)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise LabError(
+                    f"port {self.port} ({HOST}) for the {self.region} Kubernetes API is taken: stop what "
+                    "uses it or choose another --port-base"
+                ) from None
+            raise LabError(f"cannot listen on {HOST}:{self.port}: {exc.strerror}") from None
+
+    def serve(self) -> None:
+        if self.httpd is None:
+            self.bind()
+        # The lab's Prometheus scrapes /metrics of each region's API (job "kube") from this file.
+        write_json(
+            self.cfg.path("prometheus", "targets", f"kube-{self.region}.json"),
+            [{"targets": [f"{HOST}:{self.port}"], "labels": {"region": self.region}}],
+        )
+        self.kubelet.start()
+        self.controllers.start()
+        self.lb.start()
+        stop = threading.Event()
+
+        def on_signal(signum, frame):
+            stop.set()
+            threading.Thread(target=self.httpd.shutdown, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        print(f"kube-apiserver emulator for region {self.region} listening on http://{HOST}:{self.port}", flush=True)
+        try:
+            self.httpd.serve_forever(poll_interval=0.5)
+        finally:
+            self.controllers.stopping = True
+            self.kubelet.shutdown()
+            self.httpd.server_close()
+
+    # -- what the API handler asks of the cluster ----------------------------------------
+    def state_metrics(self) -> str:
+        return state_metrics(self.store)
+
+    def metrics_objects(self, kind: str, ns: str | None) -> list[dict]:
+        if kind == "PodMetrics":
+            return pod_metrics(self.store, self.kubelet, ns)
+        return node_metrics(self.store, self.kubelet)
+
+    def status(self) -> dict:
+        deployments = {}
+        for d in self.store.items(res("deployments.apps"), manifests.NAMESPACE):
+            st = d.get("status") or {}
+            deployments[d["metadata"]["name"]] = {
+                "replicas": d["spec"].get("replicas", 1),
+                "ready": st.get("readyReplicas", 0),
+                "available": st.get("availableReplicas", 0),
+            }
+        pods = self.store.items(res("pods"))
+        return {
+            "region": self.region,
+            "uptime": round(time.time() - self.started, 1),
+            "pods": len(pods),
+            "podsReady": sum(1 for p in pods if pod_ready(p)),
+            "podsRunning": len(self.kubelet.running_ports()),
+            "deployments": deployments,
+            "lbReloads": self.lb.reloads,
+            "faults": self.faults,
+        }
+
+    def admin(self, method: str, path: str, body: object) -> tuple[int, dict]:
+        if method == "GET" and path == "status":
+            return 200, self.status()
+        if method == "GET" and path == "faults":
+            return 200, self.faults
+        if method == "POST" and path.startswith("faults/"):
+            try:
+                return 200, faults_mod.apply(self, path.split("/", 1)[1], body if isinstance(body, dict) else {})
+            except ValueError as exc:
+                return 400, ApiError(400, "BadRequest", str(exc)).status()
+        return 404, ApiError(404, "NotFound", f"no admin endpoint {method} /_lab/{path}").status()
+
+
+def db_from_env(env: dict[str, str] | None = None) -> DbParams | None:
+    env = dict(os.environ if env is None else env)
+    if not env.get("INCIDENTLAB_DB_HOST"):
+        return None
+    return DbParams(
+        host=env["INCIDENTLAB_DB_HOST"],
+        port=int(env.get("INCIDENTLAB_DB_PORT", "3306")),
+        name=env.get("INCIDENTLAB_DB_NAME", "shop"),
+        user=env.get("INCIDENTLAB_DB_USER", ""),
+        password=env.get("INCIDENTLAB_DB_PASSWORD", ""),
+    )
+
+
+def serve_main(cfg: LabConfig, region: str, hpa_period: float, progress_deadline: int) -> None:
+    if region not in REGIONS:
+        raise LabError(f"unknown region {region!r}: use one of {', '.join(REGIONS)}")
+    emu = Emulator(cfg, region, db_from_env(), hpa_period, progress_deadline)
+    emu.bind()
+    emu.bootstrap()
+    with contextlib.suppress(KeyboardInterrupt):
+        emu.serve()
+    sys.stdout.flush()

@@ -1,0 +1,134 @@
+"""Helpers for the cluster tests: the unmodified kubectl, the official client, and what
+the processes on this machine say (pod processes found by their environment)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from kubernetes import client, config
+from support import wait_for
+
+REGIONS = ("primary", "secondary")
+NS = "microservices"
+SERVICES = ("user-service", "order-service", "payment-service", "inventory-service", "notification-service")
+
+
+def kubeconfig(lab) -> str:
+    return str(lab.cfg.path("kubeconfig"))
+
+
+def kubectl(lab, context: str, *args: str, check: bool = True, timeout: float = 90) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KUBECONFIG": kubeconfig(lab), "KUBECACHEDIR": str(lab.cfg.path("kubecache"))}
+    res = subprocess.run(
+        ["kubectl", "--context", context, *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+    if check:
+        assert res.returncode == 0, f"kubectl {' '.join(args)} failed ({res.returncode}): {res.stderr}"
+    return res
+
+
+def api(lab, context: str) -> client.ApiClient:
+    return config.new_client_from_config(config_file=kubeconfig(lab), context=context)
+
+
+def http(url: str, method: str = "GET", timeout: float = 5.0) -> tuple[int, dict, dict]:
+    """(status, JSON body, headers) of one request; status 0 when nothing answered."""
+    req = urllib.request.Request(url, method=method, data=b"{}" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+            try:
+                return r.status, json.loads(raw or b"{}"), dict(r.headers)
+            except ValueError:
+                return r.status, {"text": raw.decode(errors="replace")}, dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        try:
+            return exc.code, json.loads(body or b"{}"), dict(exc.headers)
+        except ValueError:
+            return exc.code, {}, dict(exc.headers)
+    except (OSError, ValueError):
+        return 0, {}, {}
+
+
+def pod_processes(pod_name: str) -> list[int]:
+    """Pids of live processes whose environment says they are this pod (POD_NAME=...)."""
+    needle = f"POD_NAME={pod_name}".encode()
+    out = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{entry.name}/environ").read_bytes()
+            state = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in env.split(b"\0") and state not in ("Z", "X"):
+            out.append(int(entry.name))
+    return out
+
+
+def pods_of(core: client.CoreV1Api, app: str, ns: str = NS) -> list:
+    return [
+        p for p in core.list_namespaced_pod(ns, label_selector=f"app={app}").items if not p.metadata.deletion_timestamp
+    ]
+
+
+def ready(pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def wait_deployment_available(apps: client.AppsV1Api, name: str, ns: str = NS, timeout: float = 60) -> None:
+    def done():
+        d = apps.read_namespaced_deployment(name, ns)
+        st = d.status
+        return (
+            (st.observed_generation or 0) >= d.metadata.generation
+            and st.updated_replicas == d.spec.replicas
+            and st.replicas == d.spec.replicas
+            and st.available_replicas == d.spec.replicas
+        )
+
+    wait_for(done, timeout, f"deployment {ns}/{name} to be fully rolled out and available", interval=0.2)
+
+
+def lb_upstreams(lab, region: str, service: str, tries: int = 30) -> set[str]:
+    """The pods (ip:port) that answered health through the region's load balancer."""
+    seen = set()
+    for _ in range(tries):
+        code, body, headers = http(lab.cfg.url(f"lb-{region}", f"/{service}/actuator/health"))
+        if code == 200 and body.get("status") == "UP":
+            seen.add(headers.get("X-Lab-Upstream", ""))
+    return seen - {""}
+
+
+def demo_deployment(name: str, ns: str, replicas: int = 2, env: dict | None = None, **spec) -> dict:
+    """A deployment of the demo service whose readiness does not depend on the database."""
+    container = {
+        "name": "app",
+        "image": "incidentlab/demo-service:1.0",
+        "env": [{"name": "SERVICE_NAME", "value": "user-service"}]
+        + [{"name": k, "value": v} for k, v in (env or {}).items()],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/actuator/prometheus", "port": "http"}, "periodSeconds": 1},
+        "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [container], "terminationGracePeriodSeconds": 5},
+            },
+            **spec,
+        },
+    }
