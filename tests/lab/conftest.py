@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from incidentlab.kube.cluster import region_ready
 from kubernetes import client
+
+from incidentlab.kube.cluster import region_ready
 from kubeutil import NS, REGIONS, SERVICES, api, kubectl
 from support import wait_for
 

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from kubernetes import client, config
+
 from support import wait_for
 
 REGIONS = ("primary", "secondary")

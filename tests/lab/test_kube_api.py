@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
+
 from kubeutil import NS, REGIONS, api, demo_deployment, wait_deployment_available
 from support import wait_for
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client
+
 from kubeutil import NS, api, demo_deployment, http, pods_of, ready, wait_deployment_available
 from support import wait_for
 

@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 from kubernetes import client
+
 from kubeutil import NS, REGIONS, SERVICES, api, http, kubectl, lb_upstreams, pod_processes, pods_of, ready
 from support import wait_for
 

@@ -130,7 +130,7 @@ def _api_client(auth):
             path = auth.get("kubeconfig") or os.path.expanduser("~/.kube/config")
             if not os.path.exists(path):
                 raise ModuleFailure(f"kubeconfig {path} does not exist: set kubeconfig or KUBECONFIG")
-            contexts, _ = kconfig.list_kube_config_contexts(config_file=path)
+            contexts = kconfig.list_kube_config_contexts(config_file=path)[0]
             names = [c["name"] for c in contexts]
             if auth.get("context") and auth["context"] not in names:
                 raise ModuleFailure(f"kubeconfig {path} has no context {auth['context']!r}; it has: {', '.join(names)}")
