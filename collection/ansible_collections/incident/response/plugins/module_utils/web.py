@@ -9,6 +9,8 @@ means. Raises :class:`HttpError` only when there is no answer at all.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import time
 
@@ -31,6 +33,11 @@ class Response:
     @property
     def ok(self):
         return 200 <= self.status < 300
+
+    def header(self, name, default=""):
+        """A response header, whatever the case of its name."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), default)
 
     def json(self):
         """The body as JSON; ValueError with a short excerpt when it is not JSON."""
@@ -82,4 +89,32 @@ def request(
     except (URLError, OSError) as exc:  # refused, timeout, DNS, TLS
         reason = getattr(exc, "reason", exc)
         raise HttpError(f"{method} {url}: no answer ({reason})") from None
+    except http.client.HTTPException as exc:  # something answered, but not HTTP
+        raise HttpError(f"{method} {url}: not an HTTP answer ({type(exc).__name__}: {exc})") from None
+    except ValueError as exc:  # a URL that cannot be requested (no scheme, bad port)
+        raise HttpError(f"{method} {url}: invalid URL ({exc})") from None
     return Response(url, status, resp_headers, raw.decode("utf-8", "replace"), time.monotonic() - start)
+
+
+def auth_argument_spec():
+    """Options of the ``incident.response.http_auth`` doc fragment."""
+    return dict(
+        bearer_token=dict(type="str", no_log=True),
+        url_username=dict(type="str"),
+        url_password=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool", default=True),
+    )
+
+
+AUTH_MUTUALLY_EXCLUSIVE = [("bearer_token", "url_username")]
+AUTH_REQUIRED_TOGETHER = [("url_username", "url_password")]
+
+
+def auth_headers(params):
+    """The Authorization header for the ``http_auth`` options (empty without credentials)."""
+    if params.get("bearer_token"):
+        return {"Authorization": f"Bearer {params['bearer_token']}"}
+    if params.get("url_username"):
+        pair = f"{params['url_username']}:{params.get('url_password') or ''}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    return {}
