@@ -119,7 +119,7 @@ def _http_attempt(res, ep, validate_certs):
     expected = resp.status in ep["expected_status"]
     problems = [] if expected else [f"HTTP {resp.status} (expected {', '.join(map(str, ep['expected_status']))})"]
 
-    parse = ep["parse"]
+    parse = "none" if ep["method"] == "HEAD" else ep["parse"]  # a HEAD answer has no body to read
     is_json = "json" in resp.header("Content-Type").lower()
     if parse == "actuator" or (parse == "auto" and is_json):
         try:

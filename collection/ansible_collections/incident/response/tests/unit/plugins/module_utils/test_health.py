@@ -84,3 +84,17 @@ def test_policy_input_errors():
 def test_urls_lose_their_credentials():
     assert health.redact_url("https://user:pw@host:8443/x@y") == "https://***@host:8443/x@y"
     assert health.redact_url("http://host/actuator/health") == "http://host/actuator/health"
+
+
+def test_a_head_check_only_reads_the_status(monkeypatch):
+    class Resp:
+        status, body, elapsed = 200, "", 0.01
+
+        def header(self, name, default=""):
+            return "application/json"
+
+    monkeypatch.setattr(health, "request", lambda *a, **kw: Resp())
+    res = health.check_http({"name": "lb", "url": "http://lb/health", "method": "HEAD", "retries": 0})
+    assert res["status"] == "UP" and res["error"] is None
+    res = health.check_http({"name": "lb", "url": "http://lb/health", "retries": 0})
+    assert res["status"] == "DOWN" and "not JSON" in res["error"]
