@@ -1,0 +1,305 @@
+# Copyright: (c) 2026, Incident Response Engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The health-check engine: the runbook's quick health check (1.2) for many targets at once.
+
+Used by ``service_health`` and by ``traffic_failover``'s pre-check. Every check returns a
+dict with the same keys whatever its kind (``http``, ``sql``, ``tcp``), so a severity
+policy can read them without caring how they were made. A check never raises: what went
+wrong is its ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+
+from ansible_collections.incident.response.plugins.module_utils import mysql
+from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map
+from ansible_collections.incident.response.plugins.module_utils.web import HttpError, request
+
+UP = "UP"
+DOWN = "DOWN"
+
+HTTP_DEFAULTS = dict(
+    method="GET",
+    expected_status=[200],
+    timeout=5.0,
+    retries=1,
+    retry_delay=0.5,
+    parse="auto",
+    headers=None,
+    region=None,
+)
+DB_DEFAULTS = dict(check="sql", login_port=3306, connect_timeout=5.0, retries=1, retry_delay=0.5, region=None)
+
+FAIL_ON = ("any", "quorum", "required", "never")
+
+
+def redact_url(url):
+    """The URL without user:password@, so a result never carries credentials."""
+    return re.sub(r"(://)[^/@]*@", r"\1***@", url or "")
+
+
+def _excerpt(text, size=120):
+    text = (text or "").strip().replace("\n", " ")
+    return text[:size] + ("..." if len(text) > size else "")
+
+
+def _new_result(name, kind, target, region):
+    return dict(
+        name=name,
+        kind=kind,
+        target=target,
+        region=region,
+        status=DOWN,
+        http_status=None,
+        latency_ms=None,
+        attempts=0,
+        health=None,
+        components={},
+        failing_components=[],
+        error=None,
+    )
+
+
+# -- Spring Boot actuator ---------------------------------------------------------------
+def flatten_components(components, prefix=""):
+    """``{"db": {"status": "DOWN", "details": {...}}}`` -> ``{"db": ("DOWN", "error text")}``.
+
+    Nested groups (``db.primary``) are reported by their leaves.
+    """
+    flat = {}
+    if not isinstance(components, dict):
+        return flat
+    for name, comp in components.items():
+        if not isinstance(comp, dict):
+            continue
+        path = f"{prefix}{name}"
+        if isinstance(comp.get("components"), dict) and comp["components"]:
+            flat.update(flatten_components(comp["components"], path + "."))
+            continue
+        details = comp.get("details") if isinstance(comp.get("details"), dict) else {}
+        error = details.get("error") or details.get("reason")
+        flat[path] = (str(comp.get("status", "UNKNOWN")), str(error) if error else None)
+    return flat
+
+
+def read_actuator(data):
+    """(overall status, {component: status}, [failing components], [component errors]) of an actuator body."""
+    overall = str(data.get("status")).upper()
+    flat = flatten_components(data.get("components") or data.get("details") or {})
+    components = {path: entry[0] for path, entry in flat.items()}
+    failing = sorted(path for path, entry in flat.items() if entry[0].upper() not in (UP, "UNKNOWN"))
+    errors = [f"{path} {flat[path][0]}" + (f": {flat[path][1]}" if flat[path][1] else "") for path in failing]
+    return overall, components, failing, errors
+
+
+# -- one HTTP endpoint ------------------------------------------------------------------
+def _http_attempt(res, ep, validate_certs):
+    """One try; fills ``res`` and returns True when the endpoint is UP."""
+    res.update(http_status=None, health=None, components={}, failing_components=[], error=None)
+    start = time.monotonic()
+    try:
+        resp = request(
+            ep["url"],
+            method=ep["method"],
+            headers=ep.get("headers") or {},
+            timeout=ep["timeout"],
+            validate_certs=validate_certs,
+        )
+    except HttpError as exc:
+        res["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
+        # The message names the URL; the result already has it without credentials.
+        res["error"] = str(exc).replace(ep["url"], res["target"])
+        return False
+    res["latency_ms"] = round(resp.elapsed * 1000, 1)
+    res["http_status"] = resp.status
+    expected = resp.status in ep["expected_status"]
+    problems = [] if expected else [f"HTTP {resp.status} (expected {', '.join(map(str, ep['expected_status']))})"]
+
+    parse = "none" if ep["method"] == "HEAD" else ep["parse"]  # a HEAD answer has no body to read
+    is_json = "json" in resp.header("Content-Type").lower()
+    if parse == "actuator" or (parse == "auto" and is_json):
+        try:
+            data = json.loads(resp.body)
+        except ValueError:
+            res["error"] = "; ".join(
+                [*problems, f"answered HTTP {resp.status} with a body that is not JSON: {_excerpt(resp.body)!r}"]
+            )
+            return False
+        if isinstance(data, dict) and "status" in data:
+            overall, components, failing, errors = read_actuator(data)
+            res.update(health=overall, components=components, failing_components=failing)
+            if overall != UP:
+                problems.append(f"health {overall}")
+                problems.extend(errors)
+        elif parse == "actuator":
+            problems.append("the JSON body has no 'status' field: not a Spring Boot actuator health endpoint")
+    if problems:
+        res["error"] = "; ".join(problems)
+        return False
+    return True
+
+
+def check_http(ep, validate_certs=True):
+    """Check one endpoint (``name``, ``url`` and the keys of HTTP_DEFAULTS), with retries."""
+    ep = {**HTTP_DEFAULTS, **{k: v for k, v in ep.items() if v is not None}}
+    res = _new_result(ep["name"], "http", redact_url(ep["url"]), ep.get("region"))
+    for attempt in range(1, int(ep["retries"]) + 2):
+        res["attempts"] = attempt
+        if _http_attempt(res, ep, validate_certs):
+            res["status"] = UP
+            return res
+        if attempt <= int(ep["retries"]):
+            time.sleep(float(ep["retry_delay"]))
+    return res
+
+
+# -- one database ---------------------------------------------------------------------
+def _sql_attempt(res, db):
+    res["error"] = None
+    if not mysql.HAS_PYMYSQL:
+        res["error"] = "PyMySQL is not installed on the host that runs the check: install it (pip install PyMySQL)"
+        return False
+    start = time.monotonic()
+    try:
+        conn = mysql.connect(db, timeout=db["connect_timeout"])
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 AS ok")
+                cur.fetchall()
+        finally:
+            conn.close()
+    except ModuleFailure as exc:
+        res["error"] = exc.msg
+        return False
+    except mysql.pymysql.MySQLError as exc:
+        res["error"] = mysql.explain(exc, db)
+        return False
+    finally:
+        res["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
+    return True
+
+
+def _tcp_attempt(res, db):
+    res["error"] = None
+    start = time.monotonic()
+    try:
+        with socket.create_connection((db["login_host"], db["login_port"]), timeout=db["connect_timeout"]):
+            pass
+    except OSError as exc:
+        res["error"] = f"{res['target']}: cannot connect ({exc.strerror or exc})"
+        return False
+    finally:
+        res["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
+    return True
+
+
+def check_database(db):
+    """``SELECT 1`` (check=sql) or a TCP connect (check=tcp) against one database, with retries."""
+    db = {**DB_DEFAULTS, **{k: v for k, v in db.items() if v is not None}}
+    db.setdefault("login_host", "127.0.0.1")
+    if db.get("login_unix_socket"):
+        target = f"socket {db['login_unix_socket']}"
+    else:
+        target = f"{db['login_host']}:{db['login_port']}"
+    res = _new_result(db["name"], db["check"], target, db.get("region"))
+    attempt_fn = _sql_attempt if db["check"] == "sql" else _tcp_attempt
+    for attempt in range(1, int(db["retries"]) + 2):
+        res["attempts"] = attempt
+        if attempt_fn(res, db):
+            res["status"] = UP
+            return res
+        if attempt <= int(db["retries"]):
+            time.sleep(float(db["retry_delay"]))
+    return res
+
+
+# -- many checks at once --------------------------------------------------------------------
+def run_checks(endpoints=(), databases=(), concurrency=200, validate_certs=True):
+    """Every check concurrently (at most ``concurrency`` at once), results in input order."""
+    jobs = [("http", ep) for ep in endpoints] + [("db", db) for db in databases]
+
+    def one(job):
+        kind, spec = job
+        return check_http(spec, validate_certs) if kind == "http" else check_database(spec)
+
+    return bounded_map(one, jobs, concurrency)
+
+
+def summarize(checks):
+    """Counts and names for a severity policy; ``regions`` only for checks with a region label."""
+    down = [c["name"] for c in checks if c["status"] != UP]
+    regions = {}
+    for c in checks:
+        if not c.get("region"):
+            continue
+        r = regions.setdefault(c["region"], dict(total=0, up=0, down=0, down_names=[]))
+        r["total"] += 1
+        if c["status"] == UP:
+            r["up"] += 1
+        else:
+            r["down"] += 1
+            r["down_names"].append(c["name"])
+    return dict(
+        total=len(checks),
+        up=len(checks) - len(down),
+        down=len(down),
+        all_up=not down,
+        up_names=[c["name"] for c in checks if c["status"] == UP],
+        down_names=down,
+        regions=regions,
+    )
+
+
+def describe(check):
+    return f"{check['name']} ({check['error'] or check['status']})"
+
+
+def verdict(checks, summary, fail_on="any", quorum=None, required=None):
+    """None when the policy holds, else a message that says what is DOWN and what to do."""
+    down = [c for c in checks if c["status"] != UP]
+    hint = "investigate the DOWN checks (see checks[].error), or set fail_on=never to only report"
+    if fail_on == "never":
+        return None
+    if fail_on == "any":
+        if not down:
+            return None
+        return (
+            f"{len(down)} of {len(checks)} health checks DOWN: "
+            + "; ".join(map(describe, down))
+            + f". To go on: {hint}"
+        )
+    if fail_on == "quorum":
+        need = quorum if quorum is not None else len(checks) // 2 + 1
+        if summary["up"] >= need:
+            return None
+        return (
+            f"only {summary['up']} of {len(checks)} health checks UP, the quorum is {need}; DOWN: "
+            + "; ".join(map(describe, down))
+            + f". To go on: {hint}"
+        )
+    names = set(required or ())
+    bad = [c for c in down if c["name"] in names]
+    if not bad:
+        return None
+    return "required health checks DOWN: " + "; ".join(map(describe, bad)) + f". To go on: {hint}"
+
+
+def validate_policy(checks, fail_on, quorum, required):
+    """Input errors of the failure policy, as one message (or None)."""
+    names = [c["name"] for c in checks]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        return f"check names must be unique, these repeat: {', '.join(dup)}"
+    if fail_on == "required":
+        if not required:
+            return "fail_on=required needs the names of the checks that must be UP in 'required'"
+        unknown = sorted(set(required) - set(names))
+        if unknown:
+            return f"'required' names checks that are not given: {', '.join(unknown)} (known: {', '.join(names)})"
+    if fail_on == "quorum" and quorum is not None and not 1 <= quorum <= len(names):
+        return f"quorum must be between 1 and the number of checks ({len(names)}), got {quorum}"
+    return None

@@ -1,0 +1,425 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, Incident Response Engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: service_health
+short_description: Check many HTTP health endpoints and databases at once
+description:
+  - The runbook's quick health check (1.2) in one task, whatever the number of targets.
+  - Checks every HTTP endpoint and every database concurrently (at most O(concurrency) at once), so the
+    task takes about as long as the slowest check, not the sum of all of them.
+  - An HTTP endpoint is UP when it answers one of its expected status codes and, when its body is
+    Spring Boot actuator JSON, its overall C(status) is C(UP). Failing actuator components are reported.
+  - A database is UP when it accepts a login and answers C(SELECT 1) (O(databases[].check=sql)), or
+    accepts a TCP connection (O(databases[].check=tcp)).
+  - Fails when a check is DOWN (O(fail_on=any)), when fewer than a quorum are UP, when a named check is
+    DOWN, or never (O(fail_on=never)), with the full result in every case.
+version_added: 0.1.0
+author:
+  - Incident Response Engineering (@incident-response)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads; it runs the same checks in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  endpoints:
+    description:
+      - HTTP endpoints to check, for example each service's C(/actuator/health).
+      - Options left out take the module-level value of the same name.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the check, unique among O(endpoints) and O(databases). Results and policies use it.
+        type: str
+        required: true
+      url:
+        description: URL to request. User and password in the URL are never returned.
+        type: str
+        required: true
+      region:
+        description: Region label; the result summarises checks per region.
+        type: str
+      expected_status:
+        description: HTTP status codes that count as UP. Default O(expected_status).
+        type: list
+        elements: int
+      timeout:
+        description: Seconds for one attempt. Default O(timeout).
+        type: float
+      retries:
+        description: Extra attempts after a DOWN answer. Default O(retries).
+        type: int
+      method:
+        description: HTTP method.
+        type: str
+        choices: [GET, HEAD]
+        default: GET
+      headers:
+        description: Extra request headers, for example C(Host).
+        type: dict
+      parse:
+        description: How to read the body. Default O(parse).
+        type: str
+        choices: [auto, actuator, none]
+  databases:
+    description:
+      - Databases to check like the runbook's C(mysql -e "SELECT 1").
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the check, unique among O(endpoints) and O(databases).
+        type: str
+        required: true
+      check:
+        description:
+          - V(sql) logs in and runs C(SELECT 1); V(tcp) only opens a TCP connection (no credentials needed).
+        type: str
+        choices: [sql, tcp]
+        default: sql
+      login_host:
+        description: Host name or IP address of the server.
+        type: str
+        default: 127.0.0.1
+      login_port:
+        description: TCP port of the server.
+        type: int
+        default: 3306
+      login_unix_socket:
+        description: Unix socket to connect through instead of TCP (V(sql) only).
+        type: path
+      login_user:
+        description: Account to log in with. Default O(login_user).
+        type: str
+      login_password:
+        description: Password of the account. Default O(login_password). Never logged or returned.
+        type: str
+      connect_timeout:
+        description: Seconds to wait for the connection. Default O(timeout).
+        type: float
+      retries:
+        description: Extra attempts after a failure. Default O(retries).
+        type: int
+      region:
+        description: Region label; the result summarises checks per region.
+        type: str
+  login_user:
+    description: Account for the V(sql) database checks that do not name their own.
+    type: str
+  login_password:
+    description: Password for O(login_user). Never logged or returned.
+    type: str
+  timeout:
+    description: Seconds for one attempt of a check, unless the check gives its own.
+    type: float
+    default: 5.0
+  retries:
+    description:
+      - Extra attempts of a check that is DOWN, unless the check gives its own. One retry keeps a single
+        lost packet from paging anyone.
+    type: int
+    default: 1
+  retry_delay:
+    description: Seconds between the attempts of one check.
+    type: float
+    default: 0.5
+  expected_status:
+    description: HTTP status codes that count as UP, unless the endpoint gives its own.
+    type: list
+    elements: int
+    default: [200]
+  parse:
+    description:
+      - V(auto) reads the body as actuator JSON when the answer says it is JSON (a JSON content type with a
+        body that is not JSON is DOWN).
+      - V(actuator) requires actuator JSON with a C(status) field.
+      - V(none) only looks at the status code.
+    type: str
+    choices: [auto, actuator, none]
+    default: auto
+  concurrency:
+    description: At most this many checks run at the same time.
+    type: int
+    default: 200
+  validate_certs:
+    description: Verify TLS certificates of HTTPS endpoints.
+    type: bool
+    default: true
+  fail_on:
+    description:
+      - V(any) fails when any check is DOWN.
+      - V(quorum) fails when fewer than O(quorum) checks are UP.
+      - V(required) fails when a check named in O(required) is DOWN.
+      - V(never) only reports; read RV(summary) to decide.
+    type: str
+    choices: [any, quorum, required, never]
+    default: any
+  quorum:
+    description: Minimum number of checks that must be UP for O(fail_on=quorum). Default a majority.
+    type: int
+  required:
+    description: Names of the checks that must be UP for O(fail_on=required).
+    type: list
+    elements: str
+    default: []
+requirements:
+  - PyMySQL >= 1.0 for V(sql) database checks.
+notes:
+  - Secrets in URLs (user:password@) and database passwords never appear in the result.
+seealso:
+  - module: incident.response.traffic_failover
+"""
+
+EXAMPLES = r"""
+- name: Quick health check of every service and database (runbook 1.2)
+  incident.response.service_health:
+    # inventory: health_endpoints: [{name: user-service, url: http://10.0.1.10/user-service/actuator/health}, ...]
+    endpoints: "{{ health_endpoints }}"
+    databases:
+      - name: db-primary
+        login_host: "{{ mysql_primary_host }}"
+        region: primary
+      - name: db-replica
+        login_host: "{{ mysql_secondary_host }}"
+        region: secondary
+    login_user: "{{ db_user }}"
+    login_password: "{{ db_password }}"
+    fail_on: never
+  register: health
+
+- name: Endpoints from inventory data, with a region label and a slower endpoint
+  incident.response.service_health:
+    endpoints:
+      - name: user-service
+        url: http://10.0.1.10/user-service/actuator/health
+        region: primary
+      - name: payment-service
+        url: http://10.0.1.10/payment-service/actuator/health
+        region: primary
+        timeout: 10
+      - name: secondary-lb
+        url: http://10.0.2.10/actuator/health
+        region: secondary
+        expected_status: [200, 204]
+    fail_on: required
+    required: [secondary-lb]
+
+- name: Fail only when fewer than 4 services answer
+  incident.response.service_health:
+    endpoints: "{{ service_endpoints }}"
+    fail_on: quorum
+    quorum: 4
+"""
+
+RETURN = r"""
+checks:
+  description: One entry per check, in the order given (endpoints first, then databases).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the check.
+      type: str
+      sample: order-service
+    kind:
+      description: V(http), V(sql) or V(tcp).
+      type: str
+      sample: http
+    target:
+      description: URL (without credentials) or C(host:port) that was checked.
+      type: str
+      sample: http://10.0.1.10/order-service/actuator/health
+    region:
+      description: Region label, or null.
+      type: str
+      sample: primary
+    status:
+      description: V(UP) or V(DOWN).
+      type: str
+      sample: DOWN
+    http_status:
+      description: HTTP status of the last attempt, null without an HTTP answer or for databases.
+      type: int
+      sample: 503
+    latency_ms:
+      description: Milliseconds the last attempt took.
+      type: float
+      sample: 12.5
+    attempts:
+      description: Attempts made (1 + retries used).
+      type: int
+      sample: 2
+    health:
+      description: Overall actuator status (V(UP), V(DOWN), V(OUT_OF_SERVICE)...), null without actuator JSON.
+      type: str
+      sample: DOWN
+    components:
+      description: Actuator component statuses by name (nested ones as C(group.leaf)).
+      type: dict
+      sample: {"db": "DOWN", "diskSpace": "UP", "ping": "UP"}
+    failing_components:
+      description: Components that are not UP.
+      type: list
+      elements: str
+      sample: [db]
+    error:
+      description: Why the check is DOWN, null when UP.
+      type: str
+      sample: "HTTP 503 (expected 200); health DOWN; db DOWN: OperationalError: Can't connect to MySQL server"
+summary:
+  description: Counts and names, for a severity policy.
+  returned: always
+  type: dict
+  contains:
+    total:
+      description: Number of checks.
+      type: int
+      sample: 7
+    up:
+      description: Checks UP.
+      type: int
+      sample: 5
+    down:
+      description: Checks DOWN.
+      type: int
+      sample: 2
+    all_up:
+      description: True when every check is UP.
+      type: bool
+      sample: false
+    up_names:
+      description: Names of the checks UP.
+      type: list
+      elements: str
+      sample: [user-service, db-replica]
+    down_names:
+      description: Names of the checks DOWN.
+      type: list
+      elements: str
+      sample: [order-service, db-primary]
+    regions:
+      description: Per region label, C(total), C(up), C(down) and C(down_names). Only checks with a region count.
+      type: dict
+      sample: {"primary": {"total": 3, "up": 1, "down": 2, "down_names": ["order-service", "db-primary"]}}
+elapsed_ms:
+  description: Milliseconds the whole check took.
+  returned: always
+  type: float
+  sample: 105.2
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.incident.response.plugins.module_utils import health
+from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, run
+
+
+def argument_spec():
+    endpoint = dict(
+        name=dict(type="str", required=True),
+        url=dict(type="str", required=True),
+        region=dict(type="str"),
+        expected_status=dict(type="list", elements="int"),
+        timeout=dict(type="float"),
+        retries=dict(type="int"),
+        method=dict(type="str", choices=["GET", "HEAD"], default="GET"),
+        headers=dict(type="dict"),
+        parse=dict(type="str", choices=["auto", "actuator", "none"]),
+    )
+    database = dict(
+        name=dict(type="str", required=True),
+        check=dict(type="str", choices=["sql", "tcp"], default="sql"),
+        login_host=dict(type="str", default="127.0.0.1"),
+        login_port=dict(type="int", default=3306),
+        login_unix_socket=dict(type="path"),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        connect_timeout=dict(type="float"),
+        retries=dict(type="int"),
+        region=dict(type="str"),
+    )
+    return dict(
+        endpoints=dict(type="list", elements="dict", default=[], options=endpoint),
+        databases=dict(type="list", elements="dict", default=[], options=database),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        timeout=dict(type="float", default=5.0),
+        retries=dict(type="int", default=1),
+        retry_delay=dict(type="float", default=0.5),
+        expected_status=dict(type="list", elements="int", default=[200]),
+        parse=dict(type="str", choices=["auto", "actuator", "none"], default="auto"),
+        concurrency=dict(type="int", default=200),
+        validate_certs=dict(type="bool", default=True),
+        fail_on=dict(type="str", choices=list(health.FAIL_ON), default="any"),
+        quorum=dict(type="int"),
+        required=dict(type="list", elements="str", default=[]),
+    )
+
+
+def build_checks(p):
+    """Endpoint and database specs with the module-level defaults filled in."""
+    shared = dict(timeout=p["timeout"], retries=p["retries"], retry_delay=p["retry_delay"])
+    endpoints = []
+    for ep in p["endpoints"]:
+        spec = {**shared, "expected_status": p["expected_status"], "parse": p["parse"]}
+        spec.update({k: v for k, v in ep.items() if v is not None})
+        if not spec["expected_status"]:
+            raise ModuleFailure(f"endpoint {spec['name']}: expected_status must name at least one HTTP status")
+        endpoints.append(spec)
+    databases = []
+    for db in p["databases"]:
+        spec = {"connect_timeout": p["timeout"], "retries": p["retries"], "retry_delay": p["retry_delay"]}
+        spec.update({k: v for k, v in db.items() if v is not None})
+        spec.setdefault("login_user", p["login_user"])
+        spec.setdefault("login_password", p["login_password"] or "")
+        if spec["check"] == "sql" and not spec.get("login_user"):
+            raise ModuleFailure(
+                f"database {spec['name']}: a sql check needs login_user (on the database or at module level), "
+                "or use check=tcp to only test the connection"
+            )
+        databases.append(spec)
+    return endpoints, databases
+
+
+def service_health(module):
+    p = module.params
+    if p["concurrency"] < 1:
+        raise ModuleFailure(f"concurrency must be at least 1, got {p['concurrency']}")
+    endpoints, databases = build_checks(p)
+    if not endpoints and not databases:
+        raise ModuleFailure("nothing to check: give endpoints and/or databases")
+    problem = health.validate_policy(endpoints + databases, p["fail_on"], p["quorum"], p["required"])
+    if problem:
+        raise ModuleFailure(problem)
+    start = time.monotonic()
+    checks = health.run_checks(endpoints, databases, p["concurrency"], p["validate_certs"])
+    summary = health.summarize(checks)
+    result = dict(changed=False, checks=checks, summary=summary, elapsed_ms=round((time.monotonic() - start) * 1000, 1))
+    msg = health.verdict(checks, summary, p["fail_on"], p["quorum"], p["required"])
+    if msg:
+        raise ModuleFailure(msg, **result)
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run(module, service_health)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""service_health against the lab: demo services on the lab database, the databases themselves, the sinks."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from incidentlab.config import DB_USERS
+from ops_support import HOST, DemoServices, TinyServer, actuator, free_port, get
+from support import run_module, wait_for
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def services(lab):
+    demo = DemoServices(lab)
+    yield demo
+    demo.stop_all()
+
+
+def _db(lab, name, role="admin", **extra):
+    return {
+        "name": name,
+        "login_port": lab.cfg.ports[name],
+        "login_user": DB_USERS[role],
+        "login_password": lab.secrets()[role],
+        **extra,
+    }
+
+
+def _by_name(result):
+    return {c["name"]: c for c in result["checks"]}
+
+
+def test_lab_services_up_and_a_killed_service_down_with_its_error(lab, services):
+    user_url, _ = services.start("user-service", region="primary")
+    order_url, order = services.start("order-service", region="secondary")
+    order.send_signal(signal.SIGKILL)
+    order.wait(5)
+
+    res = run_module(
+        "service_health",
+        {
+            "endpoints": [
+                {"name": "user-service", "url": user_url + "/actuator/health", "region": "primary"},
+                {"name": "order-service", "url": order_url + "/actuator/health", "region": "secondary"},
+            ],
+            "databases": [
+                _db(lab, "db-primary", region="primary"),
+                _db(lab, "db-replica", region="secondary"),
+                {"name": "smtp-relay", "check": "tcp", "login_port": lab.cfg.ports["sink-smtp"]},
+            ],
+            "retries": 0,
+            "fail_on": "never",
+        },
+    )
+    assert not res["failed"] and res["changed"] is False
+    checks = _by_name(res)
+    user = checks["user-service"]
+    assert (user["status"], user["http_status"], user["health"]) == ("UP", 200, "UP")
+    assert user["components"] == {"db": "UP", "diskSpace": "UP", "ping": "UP"}
+    assert user["latency_ms"] > 0 and user["error"] is None
+
+    order = checks["order-service"]
+    assert order["status"] == "DOWN" and order["http_status"] is None
+    assert "Connection refused" in order["error"]
+
+    assert checks["db-primary"]["status"] == "UP" and checks["db-primary"]["kind"] == "sql"
+    assert checks["db-replica"]["status"] == "UP"
+    assert checks["smtp-relay"]["status"] == "UP" and checks["smtp-relay"]["kind"] == "tcp"
+
+    summary = res["summary"]
+    assert (summary["total"], summary["up"], summary["down"]) == (5, 4, 1)
+    assert summary["down_names"] == ["order-service"] and summary["all_up"] is False
+    assert summary["regions"] == {
+        "primary": {"total": 2, "up": 2, "down": 0, "down_names": []},
+        "secondary": {"total": 2, "up": 1, "down": 1, "down_names": ["order-service"]},
+    }
+    assert lab.secrets()["admin"] not in json.dumps(res)
+
+
+def test_database_fault_fails_by_default_naming_the_failing_component(lab, services, healed):
+    url, _ = services.start("payment-service")
+    lab.break_fault("db-primary-down")
+    wait_for(lambda: get(url + "/actuator/health")[0] == 503, 10, "payment-service health DOWN")
+
+    res = run_module(
+        "service_health",
+        {
+            "endpoints": [{"name": "payment-service", "url": url + "/actuator/health"}],
+            "databases": [_db(lab, "db-primary"), _db(lab, "db-replica")],
+            "retries": 0,
+            "timeout": 2,
+        },
+    )
+    assert res["failed"]
+    assert "2 of 3 health checks DOWN" in res["msg"]
+    assert "payment-service" in res["msg"] and "db-primary" in res["msg"] and "fail_on=never" in res["msg"]
+    payment = _by_name(res)["payment-service"]
+    assert payment["http_status"] == 503 and payment["health"] == "DOWN"
+    assert payment["failing_components"] == ["db"] and payment["components"]["ping"] == "UP"
+    assert "db DOWN: OperationalError" in payment["error"]
+    primary = _by_name(res)["db-primary"]
+    assert primary["status"] == "DOWN" and "cannot connect" in primary["error"]
+    assert res["summary"]["down_names"] == ["payment-service", "db-primary"]
+
+
+def test_checks_run_concurrently(lab):
+    # 40 endpoints that take 100 ms each: the server must see them in flight together.
+    with TinyServer(lambda m, p, b: actuator("UP"), delay=0.1) as srv:
+        endpoints = [{"name": f"svc-{i}", "url": f"{srv.url}/svc-{i}/actuator/health"} for i in range(40)]
+        res = run_module("service_health", {"endpoints": endpoints})
+    assert not res["failed"] and res["summary"]["up"] == 40
+    assert len(srv.paths) == 40
+    assert srv.peak >= 20, f"only {srv.peak} requests were in flight at once"
+
+
+def test_bad_credentials_malformed_json_and_unreachable_hosts_are_clear_errors(lab):
+    def broken(method, path, body):
+        return 200, "application/json", '{"status": "UP", "components": '  # truncated JSON
+
+    with TinyServer(broken) as srv:
+        res = run_module(
+            "service_health",
+            {
+                "endpoints": [
+                    {"name": "truncated", "url": srv.url + "/actuator/health"},
+                    # the HTTP sink answers text "ok": not an actuator endpoint
+                    {"name": "not-actuator", "url": lab.cfg.url("sink-http", "/health"), "parse": "actuator"},
+                    {"name": "nothing-there", "url": f"http://{HOST}:{free_port()}/actuator/health"},
+                ],
+                "databases": [{**_db(lab, "db-primary"), "login_password": "wrong-password"}],
+                "retries": 0,
+                "fail_on": "required",
+                "required": ["truncated", "db-primary"],
+            },
+        )
+    assert res["failed"]
+    assert res["msg"].startswith("required health checks DOWN: truncated")
+    checks = _by_name(res)
+    assert "body that is not JSON" in checks["truncated"]["error"]
+    assert checks["not-actuator"]["error"] == ("answered HTTP 200 with a body that is not JSON: 'ok'")
+    assert "no answer" in checks["nothing-there"]["error"]
+    assert "access denied: check login_user and login_password" in checks["db-primary"]["error"]
+    assert "wrong-password" not in json.dumps(res)
+
+
+def test_input_errors_are_refused_before_checking(lab):
+    res = run_module(
+        "service_health",
+        {"endpoints": [{"name": "a", "url": lab.cfg.url("sink-http", "/a")}], "fail_on": "required", "required": ["b"]},
+    )
+    assert res["failed"] and "'required' names checks that are not given: b" in res["msg"]
+    res = run_module("service_health", {"databases": [{"name": "db", "login_port": 1}]})
+    assert res["failed"] and "needs login_user" in res["msg"]
