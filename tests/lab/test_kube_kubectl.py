@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -18,19 +19,28 @@ def _rows(out: str) -> list[list[str]]:
     return [line.split() for line in out.strip().splitlines()[1:]]
 
 
+def _columns(out: str) -> list[dict[str, str]]:
+    """kubectl's table by header positions: a cell may contain spaces (RESTARTS says '1 (5s ago)')."""
+    header, *lines = out.rstrip().splitlines()
+    cols = list(re.finditer(r"\S+(?: \S+)*", header))  # headers are 2+ spaces apart; some have one space inside
+    names, starts = [c.group() for c in cols], [c.start() for c in cols]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    return [{n: line[a:b].strip() for n, (a, b) in zip(names, bounds, strict=True)} for line in lines]
+
+
 @pytest.mark.parametrize("region", REGIONS)
 def test_get_nodes_pods_endpoints_and_hpa(lab, region):
     nodes = _rows(kubectl(lab, region, "get", "nodes").stdout)
     assert [(n[0], n[1]) for n in nodes] == [(f"{region}-worker-{i}", "Ready") for i in (1, 2, 3)]
 
-    pods = _rows(kubectl(lab, region, "get", "pods", "-A", "-o", "wide").stdout)
+    pods = _columns(kubectl(lab, region, "get", "pods", "-A", "-o", "wide").stdout)
     by_ns = {}
-    for ns, name, ready_col, status, *_rest in pods:
-        by_ns.setdefault(ns, []).append((name, ready_col, status))
+    for row in pods:
+        by_ns.setdefault(row["NAMESPACE"], []).append((row["NAME"], row["READY"], row["STATUS"]))
     assert {"kube-system", NS} <= set(by_ns)
     assert any(n.startswith("coredns-") for n, _, _ in by_ns["kube-system"])
     assert len(by_ns[NS]) == 10 and all(r == "1/1" and s == "Running" for _, r, s in by_ns[NS])
-    assert all(row[6] == "127.0.0.1" and row[7].startswith(f"{region}-worker-") for row in pods)
+    assert all(row["IP"] == "127.0.0.1" and row["NODE"].startswith(f"{region}-worker-") for row in pods), pods
 
     endpoints = {row[0]: row[1] for row in _rows(kubectl(lab, region, "get", "endpoints").stdout)}
     assert set(endpoints) == set(SERVICES)
