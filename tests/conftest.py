@@ -7,6 +7,7 @@ support.claim_port_base), so it runs beside an operator's lab and beside other t
 from __future__ import annotations
 
 import pytest
+
 from incidentlab.lab import Lab
 from support import lab_port_base
 

@@ -85,6 +85,7 @@ def incidentctl(*args: str, env: dict | None = None, timeout: float = 120) -> su
 def db(lab, name: str, role: str = "app", database: str | None = "shop"):
     """A TCP login to one lab database as one of the lab's accounts."""
     import pymysql
+
     from incidentlab.config import DB_USERS, HOST
 
     return pymysql.connect(

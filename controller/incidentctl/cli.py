@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+
 from incidentlab.cli import app as lab_app
 
 app = typer.Typer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import yaml
+
 from incidentlab.monitoring import RULES_FILE
 
 TRIAGE_ALERTS = {"ServiceDown", "HighErrorRate", "HighLatency", "DatabaseDown", "ReplicationBroken", "ReplicationLag"}

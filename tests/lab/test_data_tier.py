@@ -8,6 +8,7 @@ import uuid
 
 import pymysql
 import pytest
+
 from support import db, incidentctl, scalar, wait_for
 
 

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+
 from incidentlab.config import DB_USERS, HOST
 from support import wait_for
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+
 from incidentlab.config import HOST, LabConfig, port_open
 from incidentlab.procs import ProcessTable
 from support import incidentctl, lab_port_base, wait_for
