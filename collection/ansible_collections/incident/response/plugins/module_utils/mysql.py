@@ -12,6 +12,7 @@ from __future__ import annotations
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
 
 try:

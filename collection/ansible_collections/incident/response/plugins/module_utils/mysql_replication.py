@@ -9,6 +9,7 @@ text without secrets, so a module can return what it did (or, in check mode, wou
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
@@ -114,10 +115,8 @@ class Server:
         return shown
 
     def close(self):
-        try:
+        with contextlib.suppress(Exception):  # already gone: nothing to close
             self.conn.close()
-        except Exception:  # already gone: nothing to close  # pylint: disable=broad-except
-            pass
 
     # -- state --------------------------------------------------------------
     def variables(self):

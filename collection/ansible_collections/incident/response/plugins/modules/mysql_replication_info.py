@@ -217,7 +217,7 @@ gtid:
       type: str
       returned: always, V(null) on MariaDB
 replication:
-  description: The replica side (SHOW SLAVE/REPLICA STATUS) with normalised keys; V(null) on a server that is no replica.
+  description: The replica side (SHOW SLAVE/REPLICA STATUS), normalised; V(null) on a server that is no replica.
   returned: without O(servers), when reachable
   type: dict
   contains:
@@ -328,6 +328,7 @@ unreachable:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
 from ansible_collections.incident.response.plugins.module_utils.mysql import (
     describe_target,
@@ -379,7 +380,9 @@ def main_logic(module):
     for entry in params["servers"]:
         login = merge_login(params, entry)
         if not login.get("login_unix_socket") and not entry.get("login_host"):
-            raise ModuleFailure(f"servers entry {entry.get('name') or len(targets)}: set login_host or login_unix_socket")
+            raise ModuleFailure(
+                f"servers entry {entry.get('name') or len(targets)}: set login_host or login_unix_socket"
+            )
         targets.append((entry.get("name") or describe_target(login), login))
     names = [name for name, _ in targets]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -395,7 +398,7 @@ def main_logic(module):
         except ModuleFailure as exc:
             return dict(reachable=True, error=exc.msg, failed=True)
 
-    results = dict(zip(names, bounded_map(one, targets, MAX_WORKERS)))
+    results = dict(zip(names, bounded_map(one, targets, MAX_WORKERS), strict=True))
     failures = [f"{name}: {res['error']}" for name, res in results.items() if res.pop("failed", False)]
     summary = dict(
         servers=results,
