@@ -57,6 +57,14 @@ def display_sql(sql, args=None, secret=()):
     return sql % {key: (SECRET_MASK if key in secret else _literal(value)) for key, value in args.items()}
 
 
+class StatementFailure(ModuleFailure):
+    """A statement failed; ``code`` is the server's error number."""
+
+    def __init__(self, msg, code=None, **result):
+        super().__init__(msg, **result)
+        self.code = code
+
+
 class Server:
     """One logged-in MySQL/MariaDB server; statements by name through its flavour."""
 
@@ -86,8 +94,9 @@ class Server:
                 cur.execute(sql, args)
                 return list(cur.fetchall())
         except pymysql.MySQLError as exc:
-            raise ModuleFailure(
+            raise StatementFailure(
                 f"{explain(exc, self.params)} while running: {shown or sql}",
+                code=error_code(exc),
                 target=self.address,
                 statements_done=list(self.done),
             ) from None
@@ -193,6 +202,7 @@ def wait_replica(server, timeout, target_gtid=None, on_poll=None):
 __all__ = [
     "ConnectFailure",
     "Server",
+    "StatementFailure",
     "display_sql",
     "error_code",
     "fenced",

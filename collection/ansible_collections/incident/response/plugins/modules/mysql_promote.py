@@ -74,7 +74,7 @@ options:
   fence_old_primary:
     description:
       - When the old primary is reachable and not fenced, fence it (read_only, super_read_only where it exists)
-        before promoting, and wait for the replica to catch up with it: a planned switchover.
+        before promoting, and wait for the replica to catch up with it (a planned switchover).
       - Without it, a reachable writable old primary makes the module refuse (two writable primaries are a split
         brain).
     type: bool
@@ -101,7 +101,7 @@ options:
     description:
       - After promotion, write one row to prove the new primary takes writes.
       - Give the login of an ordinary account (one that read_only stops, such as the application's) in
-        O(heartbeat.login_user) and O(heartbeat.login_password): its write proves that applications can
+        O(heartbeat.login_user) and O(heartbeat.login_password); its write proves that applications can
         write. Without it the task's login writes and the module also checks that read_only is off.
     type: dict
     suboptions:
@@ -122,7 +122,7 @@ options:
 notes:
   - Handles the default replication connection (channel); a replica with several channels is refused.
   - The old primary counts as unreachable only when neither this module nor the replica's IO thread can reach
-    it. It may still be reachable from elsewhere (a network partition): fence it, or make sure it is down,
+    it. It may still be reachable from elsewhere (a network partition), so fence it or make sure it is down
     before sending traffic to the new primary.
   - On MariaDB, read_only does not stop accounts with READ ONLY ADMIN (ALL PRIVILEGES includes it); on MySQL
     super_read_only stops them too.
@@ -144,7 +144,7 @@ EXAMPLES = r"""
       login_password: "{{ vault_db_app_password }}"
   register: promotion
 
-- name: Planned switchover, the primary is up: fence it, let the replica catch up, promote
+- name: Planned switchover while the primary is up (fence it, let the replica catch up, promote)
   incident.response.mysql_promote:
     login_host: db-secondary.internal
     login_user: incident_admin
@@ -159,7 +159,7 @@ EXAMPLES = r"""
   check_mode: true
   register: plan
 
-- name: The replica lags but the primary is gone for good: accept the loss, and say so
+- name: The replica lags but the primary is gone for good - accept the loss, and say so
   incident.response.mysql_promote:
     login_host: db-secondary.internal
     login_user: incident_admin
@@ -517,11 +517,12 @@ def promote(module):
         result["old_primary"] = {
             k: op.get(k) for k in ("address", "reachable", "fenced", "fenced_by_this_run", "error")
         }
-        if gate.failed and not params["force"]:
-            raise ModuleFailure(refusal(replica, gate), gate=gate.result(), **result)
+        # Past a failed check only with force. Otherwise nothing is fenced or waited for, but every
+        # remaining check is still evaluated once, so the refusal names all the reasons.
+        proceed = not gate.failed or params["force"]
 
         # -- fence the old primary (planned switchover) so it stops taking writes, then let the replica catch up
-        if op["will_fence"]:
+        if op["will_fence"] and proceed:
             if check:
                 statements["old_primary"].append(old_server.plan("fence"))
             else:
@@ -533,12 +534,8 @@ def promote(module):
             result["old_primary"].update(fenced=op["fenced"], fenced_by_this_run=op["fenced_by_this_run"])
 
         target = op.get("gtid_executed") if op["reachable"] else None
-        can_wait = before["replication"]["sql_thread"] == "running" and all(
-            c["ok"] for c in gate.checks if c["name"] in ("sql_thread", "lag")
-        )
-        state, gate.waited, _ = (
-            wait_replica(replica, deadline.remaining(), target) if can_wait else (before, 0.0, False)
-        )
+        can_wait = proceed and all(c["ok"] for c in gate.checks if c["name"] in ("sql_thread", "lag"))
+        state, gate.waited, _ = wait_replica(replica, deadline.remaining() if can_wait else 0.0, target)
         rep = state["replication"]
         if rep["relay_log_applied"]:
             gate.add(
@@ -546,15 +543,16 @@ def promote(module):
             )
         else:
             pending = rep["pending_transactions"]
+            if can_wait:
+                why = f"after waiting {gate.waited:.1f}s"
+            elif rep["sql_thread"] != "running":
+                why = "and the SQL thread does not run, so waiting cannot help"
+            else:
+                why = "(not waited for: other checks failed)"
             gate.add(
                 "relay_log_applied",
                 False,
-                f"{pending if pending is not None else 'some'} received transaction(s) not applied"
-                + (
-                    f" after waiting {gate.waited:.1f}s"
-                    if can_wait
-                    else " (the SQL thread does not run, so waiting cannot help)"
-                ),
+                f"{pending if pending is not None else 'some'} received transaction(s) not applied {why}",
             )
         if op["reachable"]:
             missing = gtid_missing(replica.flavor.name, state["gtid"]["executed"], target or "")
