@@ -20,7 +20,7 @@ description:
     module waits until both replication threads run. A server that holds transactions the new primary never
     received (it diverged) is refused by the new primary; the module fails and says so, the server stays fenced.
   - Idempotent. A server that is already fenced, replicating from O(replicate_from) with both threads running,
-    reports RV(changed=false).
+    reports C(changed=false).
   - Check mode and diff mode show the read_only and replication source before and after, the planned statements
     (replication password masked) and the sessions that would be ended.
 author:

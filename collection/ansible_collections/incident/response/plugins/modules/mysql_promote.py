@@ -27,7 +27,7 @@ description:
     written, ideally with a non-privileged login (the admin login bypasses read_only, so its write alone
     proves little)."
   - Idempotent. A server that is already a writable primary (no replication configured) reports
-    RV(changed=false). A server that is no replica and is read-only (a fenced old primary, a copy) is refused,
+    C(changed=false). A server that is no replica and is read-only (a fenced old primary, a copy) is refused,
     because making it writable could resurrect stale data; O(force=true) makes it writable.
   - In check mode the gate runs (it only reads, and waits) and RV(statements) lists what would run; nothing
     is written on either server.
@@ -535,7 +535,7 @@ def promote(module):
 
         target = op.get("gtid_executed") if op["reachable"] else None
         can_wait = proceed and all(c["ok"] for c in gate.checks if c["name"] in ("sql_thread", "lag"))
-        state, gate.waited, _ = wait_replica(replica, deadline.remaining() if can_wait else 0.0, target)
+        state, gate.waited, _done = wait_replica(replica, deadline.remaining() if can_wait else 0.0, target)
         rep = state["replication"]
         if rep["relay_log_applied"]:
             gate.add(
@@ -621,7 +621,7 @@ def finish(module, params, replica, before, result, statements, plan, deadline, 
             statements["replica"].append(replica.change(name))
             continue
         # The IO thread is stopped: nothing new arrives. Let the SQL thread apply what came since the gate.
-        _, _, applied = wait_replica(replica, max(1.0, deadline.remaining()))
+        applied = wait_replica(replica, max(1.0, deadline.remaining()))[2]
         if not applied and not force:
             statements["replica"].append(replica.change("start_replica"))
             raise ModuleFailure(

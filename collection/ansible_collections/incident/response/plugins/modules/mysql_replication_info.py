@@ -384,7 +384,7 @@ def main_logic(module):
                 f"servers entry {entry.get('name') or len(targets)}: set login_host or login_unix_socket"
             )
         targets.append((entry.get("name") or describe_target(login), login))
-    names = [name for name, _ in targets]
+    names = [target[0] for target in targets]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ModuleFailure(f"servers: names must be unique, {', '.join(duplicates)} appear more than once")
