@@ -320,7 +320,7 @@ replicas:
   returned: with O(servers)
   type: list
   elements: str
-unreachable:
+unreachable_servers:
   description: With O(servers), the names of the servers that did not answer.
   returned: with O(servers)
   type: list
@@ -387,7 +387,7 @@ def main_logic(module):
     names = [target[0] for target in targets]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ModuleFailure(f"servers: names must be unique, {', '.join(duplicates)} appear more than once")
+        raise ModuleFailure(f"servers: each name must be unique; used more than once: {', '.join(duplicates)}")
 
     def one(target):
         name, login = target
@@ -404,7 +404,8 @@ def main_logic(module):
         servers=results,
         primaries=[n for n, r in results.items() if r.get("role") == "primary"],
         replicas=[n for n, r in results.items() if r.get("role") == "replica"],
-        unreachable=[n for n, r in results.items() if not r["reachable"]],
+        # Not "unreachable": Ansible reads a true top-level "unreachable" as "the host is unreachable".
+        unreachable_servers=[n for n, r in results.items() if not r["reachable"]],
     )
     if failures:
         raise ModuleFailure("; ".join(failures), **summary)
