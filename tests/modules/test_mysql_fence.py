@@ -144,6 +144,9 @@ def test_bad_input_fails_with_a_clear_message(lab):
     res = run_module("mysql_fence", dict(login(lab, "db-primary"), login_host="127.0.0.2", connect_timeout=1))
     assert res["failed"] and "cannot connect" in res["msg"]
 
+    res = run_module("mysql_fence", dict(login(lab, "db-primary"), replicate_from=replication_from(lab, "db-replica")))
+    assert res["failed"] and "connected as its own replica" in res["msg"] and "replication loop" in res["msg"]
+
     res = run_module(
         "mysql_fence",
         dict(login(lab, "db-primary"), replicate_from=dict(replication_from(lab, "db-replica"), use_gtid="own_pos")),

@@ -237,6 +237,18 @@ def replication_matches(server, state, want):
     )
 
 
+def refuse_loop(server, state, want):
+    """Replicating from one of its own replicas makes a loop: the wrong server was named."""
+    for replica in state["connected_replicas"]:
+        if replica["host"] == want["host"] and replica["port"] == want["port"]:
+            raise ModuleFailure(
+                f"{server.address} has {want['host']}:{want['port']} connected as its own replica; replicating from "
+                "it would make a replication loop. Promote that server first (incident.response.mysql_promote), or "
+                "check login_host and replicate_from",
+                state=state,
+            )
+
+
 def repoint_plan(server, state, want):
     """(statement name, args, secret keys, keywords) to make the server replicate from ``want``."""
     plan = []
@@ -301,6 +313,8 @@ def fence(module):
         planned = []  # (name, args, secret, keywords)
         if not fenced(before_state):
             planned.append(("fence", None, (), {}))
+        if want:
+            refuse_loop(server, before_state, want)
         repoint = bool(want) and not replication_matches(server, before_state, want)
         if repoint:
             planned.extend(repoint_plan(server, before_state, want))
@@ -341,6 +355,10 @@ def fence(module):
         # Fence first, then end the sessions (their clients reconnect into read_only), then re-point.
         if planned and planned[0][0] == "fence":
             server.change("fence")
+            if params["kill_connections"]:  # sessions opened since the first look are ended too
+                to_kill = server.client_sessions(exclude_users=set(params["keep_connections_of"]))
+                result["killed_connections"] = [{k: p[k] for k in ("id", "user", "host", "command")} for p in to_kill]
+                result["changed"] = True
         for proc in to_kill:
             try:
                 server.change("kill_connection", dict(id=proc["id"]))
@@ -369,7 +387,7 @@ def fence(module):
                     **result,
                 )
             msg += f" and replicating from {after['replication_source']} ({state['summary']})"
-        if not changed:
+        if not result["changed"]:
             msg += ": nothing to change"
         result["msg"] = msg
         return result
