@@ -178,23 +178,25 @@ def source_of(state):
     return f"{rep['source_host']}:{rep['source_port']}" if rep else None
 
 
-def wait_replica(server, timeout, target_gtid=None, on_poll=None):
+def wait_replica(server, timeout, target_gtid=None):
     """Poll until the replica applied everything it received (and ``target_gtid`` if given), or give up.
 
-    Gives up at once when waiting cannot help: the SQL thread is not running, or the server
-    is no replica. Returns (state, seconds waited, done).
+    Gives up at once when waiting cannot help: the server is no replica, its SQL thread does
+    not run, or the target is still missing and the IO thread is stopped (nothing more can
+    arrive; a thread that is still connecting may recover, so that one is waited for).
+    Returns (state, seconds waited, done).
     """
     start = time.monotonic()
     while True:
         state = server.state()
         rep = state["replication"]
-        done = bool(rep) and rep["relay_log_applied"]
-        if done and target_gtid:
+        applied = bool(rep) and rep["relay_log_applied"]
+        done = applied
+        if applied and target_gtid:
             done = gtid_missing(server.flavor.name, state["gtid"]["executed"], target_gtid) == 0
         waited = time.monotonic() - start
-        if on_poll:
-            on_poll(state)
-        if done or not rep or rep["sql_thread"] != "running" or waited >= timeout:
+        hopeless = not rep or rep["sql_thread"] != "running" or (applied and rep["io_thread"] == "stopped")
+        if done or hopeless or waited >= timeout:
             return state, round(waited, 3), done
         time.sleep(min(POLL_INTERVAL, max(0.0, timeout - waited)))
 

@@ -624,9 +624,12 @@ def finish(module, params, replica, before, result, statements, plan, deadline, 
         applied = wait_replica(replica, max(1.0, deadline.remaining()))[2]
         if not applied and not force:
             statements["replica"].append(replica.change("start_replica"))
+            fenced_here = (result.get("old_primary") or {}).get("fenced_by_this_run")
             raise ModuleFailure(
                 f"{replica.address}: transactions that arrived after the gate were not applied in time; replication "
-                "was started again and nothing else changed. Run the task again",
+                "was started again and the server was not promoted"
+                + ("; the old primary stays fenced by this run" if fenced_here else "")
+                + ". Run the task again",
                 **dict(result, promoted=False),
             )
     state = replica.state()
