@@ -68,10 +68,15 @@ def test_recovered_old_primary_is_fenced_and_rejoins_the_new_primary(fresh_datab
     with pytest.raises(pymysql.err.OperationalError):  # its session was ended
         app_session.cursor().execute("SELECT 1")
 
-    rejoin = dict(login(lab, "db-primary"), replicate_from=replication_from(lab, "db-replica"))
+    # The rejoin that works uses slave_pos (the runs above used the default, current_pos, for real).
+    rejoin = dict(
+        login(lab, "db-primary"), replicate_from=dict(replication_from(lab, "db-replica"), use_gtid="slave_pos")
+    )
     res = run_module("mysql_fence", rejoin)
     assert not res["failed"], res["msg"]
     assert res["changed"] is True and res["fenced"] is True
+    assert "SET GLOBAL gtid_slave_pos = @@global.gtid_current_pos" in res["statements"]
+    assert res["state"]["replication"]["using_gtid"] == "Slave_Pos"
     assert res["state"]["role"] == "replica" and res["state"]["replication"]["io_thread"] == "running"
     app_insert(lab, "db-replica", "written-on-the-new-primary")
     wait_for(
@@ -81,9 +86,7 @@ def test_recovered_old_primary_is_fenced_and_rejoins_the_new_primary(fresh_datab
     )
     assert app_write_refused(lab, "db-primary")
 
-    again = run_module(
-        "mysql_fence", dict(login(lab, "db-primary"), replicate_from=replication_from(lab, "db-replica"))
-    )
+    again = run_module("mysql_fence", rejoin)  # the same request again
     assert not again["failed"], again["msg"]
     assert again["changed"] is False and again["statements"] == [] and "nothing to change" in again["msg"]
     assert_no_secrets(lab, plan, bad, res, again)
