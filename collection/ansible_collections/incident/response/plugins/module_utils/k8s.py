@@ -71,6 +71,22 @@ def _env(*names):
     raise AnsibleFallbackNotFound
 
 
+def cluster_auths(params):
+    """The clusters a task acts on: ``clusters`` when given, else the one described by the top-level auth options.
+
+    Each is an auth dict with a ``name`` (the single cluster is named after its context, else ``default``).
+    """
+    if params.get("clusters"):
+        names = [c["name"] for c in params["clusters"]]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ModuleFailure(f"cluster names must be unique, these repeat: {', '.join(dup)}")
+        return [dict(c) for c in params["clusters"]]
+    auth = {k: params.get(k) for k in AUTH_KEYS}
+    auth["name"] = params.get("context") or "default"
+    return [auth]
+
+
 def require_kubernetes(module):
     if not HAS_K8S:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMPORT_ERROR)
@@ -100,6 +116,7 @@ class Clients:
         self.version = kclient.VersionApi(api_client)
 
 
+POOL_SIZE = 32
 _CACHE = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -142,6 +159,8 @@ def _api_client(auth):
         configuration.verify_ssl = False
     # Fail fast on an unreachable API server: one attempt, the caller's timeout.
     configuration.retries = False
+    # The modules' worker threads share this client: one pooled connection per worker, not a discarded one.
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, POOL_SIZE)
     return kclient.ApiClient(configuration)
 
 
@@ -159,6 +178,13 @@ def explain(exc, clients, what):
         if exc.status == 409:
             return f"{where}: conflict while trying to {what}, the object changed meanwhile; retry ({reason})"
         return f"{where}: API error {exc.status} while trying to {what} ({reason})"
+    # (urllib3's NewConnectionError, a refused connection, is a ConnectTimeoutError too: it is "cannot reach")
+    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(exc, urllib3.exceptions.NewConnectionError):
+        host = clients.api_client.configuration.host
+        return (
+            f"{where}: the API server {host} did not answer within the request timeout while trying to {what} "
+            f"({type(exc).__name__}); check the server or raise request_timeout"
+        )
     if isinstance(exc, urllib3.exceptions.HTTPError):
         host = clients.api_client.configuration.host
         return f"{where}: cannot reach the API server {host} to {what} ({type(exc).__name__}: {_short(exc)})"
@@ -188,3 +214,31 @@ def call(clients, what, fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except api_failures() as exc:
         raise ModuleFailure(explain(exc, clients, what), cluster=clients.label) from None
+
+
+def call_raw(clients, what, fn, *args, **kwargs):
+    """Call one API method and return the body as bytes, as the server sent it (the client's models skipped).
+
+    Reading the body is inside the failure handling too: a server that stops answering
+    half-way is a ModuleFailure like one that never answered.
+    """
+
+    def fetch():
+        resp = fn(*args, _preload_content=False, **kwargs)
+        try:
+            return resp.read()
+        finally:
+            resp.release_conn()
+
+    return call(clients, what, fetch)
+
+
+def call_json(clients, what, fn, *args, **kwargs):
+    """Call one API method and return its JSON as plain dicts, exactly as ``kubectl get -o json`` shows it."""
+    data = call_raw(clients, what, fn, *args, **kwargs)
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ModuleFailure(
+            f"{clients.label}: the API server's answer to {what} is not JSON", cluster=clients.label
+        ) from None
