@@ -75,13 +75,18 @@ def cluster_auths(params):
     """The clusters a task acts on: ``clusters`` when given, else the one described by the top-level auth options.
 
     Each is an auth dict with a ``name`` (the single cluster is named after its context, else ``default``).
+    A cluster entry without host or kubeconfig uses the top-level ``kubeconfig`` (one file, a context per region).
     """
     if params.get("clusters"):
         names = [c["name"] for c in params["clusters"]]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ModuleFailure(f"cluster names must be unique, these repeat: {', '.join(dup)}")
-        return [dict(c) for c in params["clusters"]]
+        auths = [dict(c) for c in params["clusters"]]
+        for auth in auths:
+            if not (auth.get("host") or auth.get("kubeconfig") or auth.get("in_cluster")):
+                auth["kubeconfig"] = params.get("kubeconfig")
+        return auths
     auth = {k: params.get(k) for k in AUTH_KEYS}
     auth["name"] = params.get("context") or "default"
     return [auth]
