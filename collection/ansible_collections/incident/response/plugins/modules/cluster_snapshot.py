@@ -358,9 +358,7 @@ def cluster_snapshot(module):
         file=None,
         text_file=None,
     )
-    result["msg"] = " | ".join(
-        s["summary"]["line"] if not s["error"] else f"{s['name']}: NOT READ: {s['error']}" for s in snaps
-    )
+    msg = " | ".join(s["summary"]["line"] if not s["error"] else f"{s['name']}: NOT READ: {s['error']}" for s in snaps)
 
     if missing:
         where = "; ".join(f"{name}: {', '.join(ns)}" for name, ns in missing.items())
@@ -384,7 +382,7 @@ def cluster_snapshot(module):
             )
         result["degraded"] = True
         module.warn(f"snapshot without some data (fail_on_error=false): {reasons}")
-    return result
+    return dict(result, msg=msg)
 
 
 def main():

@@ -526,7 +526,7 @@ def pod_logs(module):
     where = f"; {len(files)} files under {p['dest']}" if p["dest"] else ""
     if p["dest"] and module.check_mode:
         where = f"; would write {len(files)} files under {p['dest']}"
-    result["msg"] = (
+    msg = (
         f"logs of {summary['containers']} containers in {summary['pods']} pods from {summary['clusters']} "
         f"cluster(s): {summary['lines']} lines, {summary['error_lines']} error-looking, "
         f"{summary['previous_logs']} previous logs{where}"
@@ -542,7 +542,7 @@ def pod_logs(module):
             + (" and written" if collector.write else ""),
             **result,
         )
-    return result
+    return dict(result, msg=msg)
 
 
 def main():
