@@ -1,7 +1,8 @@
 # Copyright: (c) 2026, Incident Response Engineering
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pod logs through the official client: one container's log as bytes, a fast scan for line
-counts and error-looking lines, and the last lines of a few pods for failure reports.
+counts and error-looking lines, the last lines of a few pods for failure reports, and the
+:class:`Collector` that reads many logs of many clusters at once (``pod_logs`` and its benchmark).
 
 ``tail_pods`` is the piece other modules use (``workload_restart`` shows the failing pods'
 last lines): it never raises for one pod, every pod gets its lines or the reason it has none.
@@ -10,9 +11,11 @@ last lines): it never raises for one pod, every pod gets its lines or the reason
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from ansible_collections.incident.response.plugins.module_utils import k8s
+from ansible_collections.incident.response.plugins.module_utils import k8s_views as views
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map
 
 DEFAULT_ERROR_PATTERN = r"(?i)\b(error|exception|fatal|panic|traceback|critical|severe)\b"
@@ -139,3 +142,247 @@ def tail_pods(clients, pods, lines=20, previous=False, concurrency=8, timeout=10
         return f"{ns}/{name}" + (f"/{container}" if container else ""), out
 
     return dict(bounded_map(one, pods, concurrency))
+
+
+# -- collecting many logs at once (the pod_logs module and its benchmark) -------------------
+
+
+def safe_name(name):
+    """A cluster or service name as one path component."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name or "") or "_"
+
+
+def write_file(path, data):
+    """Write a whole file, so a reader never sees half of one (``.part``, then rename)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.part"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+class Found:
+    """What the selectors matched: the containers to read, per selector the pods matched per cluster,
+    listing errors, and namespaces that do not exist."""
+
+    def __init__(self, entries, matched, errors, missing):
+        self.entries, self.matched, self.errors, self.missing = entries, matched, errors, missing
+
+
+class Collector:
+    """Reads the logs of every selected container of every cluster concurrently, scans them, writes them.
+
+    Files are ``<dest>/<cluster>/<namespace>/<pod>[.<container>][.previous].log``, or with
+    ``group_by="service"`` one ``<service>[.previous].log`` per value of ``service_label``.
+    """
+
+    def __init__(
+        self,
+        clients,
+        dest=None,
+        write=True,
+        group_by="pod",
+        service_label="app",
+        error_pattern=None,
+        error_samples=5,
+        inline_lines=0,
+        previous=True,
+        concurrency=16,
+        timeout=None,
+        **read_options,
+    ):
+        self.clients = clients
+        self.dest = dest
+        self.write = bool(dest) and write
+        self.group_by = group_by
+        self.service_label = service_label
+        self.pattern = compile_pattern(error_pattern)
+        self.error_samples = error_samples
+        self.inline_lines = inline_lines
+        self.previous = previous
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.read_options = read_options  # tail_lines, since_seconds, timestamps, limit_bytes
+
+    # -- which pods -----------------------------------------------------------------------
+    def _list(self, job):
+        cluster, index, sel = job
+        clients = self.clients[cluster]
+        kwargs = {k: sel[k] for k in ("label_selector", "field_selector") if sel.get(k)}
+        ns = sel.get("namespace")
+        where = f"in namespace {ns}" if ns else "in all namespaces"
+        try:
+            if ns:
+                fn, args = clients.core.list_namespaced_pod, (ns,)
+            else:
+                fn, args = clients.core.list_pod_for_all_namespaces, ()
+            pods = views.list_all(clients, f"list pods {where}", fn, *args, timeout=self.timeout, **kwargs)
+            if sel.get("names"):
+                pods = [p for p in pods if p["metadata"]["name"] in set(sel["names"])]
+            missing = ns if ns and not pods and views.missing_namespaces(clients, [ns], self.timeout) else None
+            return cluster, index, pods, missing, None
+        except ModuleFailure as exc:
+            return cluster, index, [], None, exc.msg
+
+    def find(self, selectors):
+        """Every container the selectors match, in every cluster (listed concurrently), each once."""
+        jobs = [(name, i, sel) for name in self.clients for i, sel in enumerate(selectors)]
+        matched = [dict(sel, matched={}) for sel in selectors]
+        errors, missing, entries, seen = [], {}, [], set()
+        for cluster, index, pods, missing_ns, error in bounded_map(self._list, jobs, self.concurrency):
+            if error:
+                errors.append(error)
+            if missing_ns:
+                missing.setdefault(cluster, []).append(missing_ns)
+            matched[index]["matched"][cluster] = len(pods)
+            only = selectors[index].get("container")
+            for pod in pods:
+                for entry in self._entries(cluster, pod, only):
+                    key = (cluster, entry["namespace"], entry["pod"], entry["container"])
+                    if key not in seen:
+                        seen.add(key)
+                        entries.append(entry)
+        entries.sort(key=lambda e: (e["cluster"], e["namespace"], e["pod"], e["container"]))
+        return Found(entries, matched, errors, missing)
+
+    def _entries(self, cluster, pod, only):
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        statuses = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
+        names = [c["name"] for c in spec.get("containers") or []]
+        for container in names:
+            if only and container != only:
+                continue
+            yield dict(
+                cluster=cluster,
+                namespace=meta["namespace"],
+                pod=meta["name"],
+                container=container,
+                service=(meta.get("labels") or {}).get(self.service_label),
+                restarts=(statuses.get(container) or {}).get("restartCount", 0),
+                file=None,
+                lines=0,
+                bytes=0,
+                error_lines=0,
+                error_samples=[],
+                last_lines=[],
+                previous=None,
+                note=None,
+                error=None,
+                _single=len(names) == 1,
+            )
+
+    # -- reading --------------------------------------------------------------------------
+    def path(self, cluster, namespace, stem, previous=False):
+        if not self.dest:
+            return None
+        name = f"{stem}.previous.log" if previous else f"{stem}.log"
+        return os.path.join(self.dest, safe_name(cluster), namespace, name)
+
+    def _read(self, entry, previous):
+        data = read_log(
+            self.clients[entry["cluster"]],
+            entry["namespace"],
+            entry["pod"],
+            entry["container"],
+            previous=previous,
+            timeout=self.timeout,
+            **self.read_options,
+        )
+        lines, errors, samples = scan(data, self.pattern, self.error_samples)
+        out = dict(
+            file=None,
+            lines=lines,
+            bytes=len(data),
+            error_lines=errors,
+            error_samples=samples,
+            last_lines=last_lines(data, self.inline_lines),
+        )
+        if self.group_by == "service" and entry["service"]:
+            out["_data"] = data  # written with the service's other pods
+        else:
+            stem = entry["pod"] if entry["_single"] else f"{entry['pod']}.{entry['container']}"
+            out["file"] = self.path(entry["cluster"], entry["namespace"], stem, previous)
+            if self.write:
+                write_file(out["file"], data)
+        return out
+
+    def collect(self, entry):
+        """One container's log (and its previous instance's, if it restarted); never raises."""
+        try:
+            entry.update(self._read(entry, False))
+        except LogUnavailable as exc:
+            entry["note"] = f"no log: {exc}"
+        except ModuleFailure as exc:
+            entry["error"] = exc.msg
+            return entry
+        if self.previous and entry["restarts"]:
+            try:
+                entry["previous"] = self._read(entry, True)
+            except LogUnavailable:
+                pass  # the previous instance's log is gone: nothing to say
+            except ModuleFailure as exc:
+                entry["error"] = exc.msg
+        return entry
+
+    def collect_all(self, entries):
+        """(entries, files): every log read concurrently, and the files written (or that would be)."""
+        entries = bounded_map(self.collect, entries, self.concurrency)
+        files = [f for e in entries for f in (e["file"], (e["previous"] or {}).get("file")) if f]
+        if self.group_by == "service":
+            files += self._write_services(entries)
+        for e in entries:
+            e.pop("_single", None)
+        return entries, sorted(files)
+
+    def _write_services(self, entries):
+        """One file per (cluster, namespace, service), lines prefixed like ``kubectl logs --prefix``."""
+        groups = {}
+        for e in entries:
+            for previous, part in ((False, e), (True, e["previous"])):
+                if part is not None and "_data" in part:
+                    groups.setdefault((e["cluster"], e["namespace"], e["service"], previous), []).append((e, part))
+        written = []
+        for (cluster, ns, service, previous), parts in sorted(groups.items()):
+            path = self.path(cluster, ns, safe_name(service), previous)
+            chunks = []
+            for e, part in parts:
+                data = part.pop("_data")
+                part["file"] = path
+                if data:
+                    prefix = f"[pod/{e['pod']}/{e['container']}] ".encode()
+                    lines = data.split(b"\n")
+                    if lines[-1] == b"":
+                        lines.pop()
+                    chunks.append(b"".join(prefix + line + b"\n" for line in lines))
+            if path:
+                if self.write:
+                    write_file(path, b"".join(chunks))
+                written.append(path)
+        return written
+
+
+def summarize(entries, clusters):
+    """Totals over every log read, and per service (``cluster/namespace/service``) pods, lines, error lines."""
+    by_service = {}
+    for e in entries:
+        key = f"{e['cluster']}/{e['namespace']}/{e['service'] or e['pod']}"
+        s = by_service.setdefault(key, dict(pods=set(), lines=0, error_lines=0))
+        s["pods"].add(e["pod"])
+        for part in (e, e["previous"] or {}):
+            s["lines"] += part.get("lines", 0)
+            s["error_lines"] += part.get("error_lines", 0)
+    for s in by_service.values():
+        s["pods"] = len(s["pods"])
+    parts = entries + [e["previous"] for e in entries if e["previous"]]
+    return dict(
+        clusters=clusters,
+        pods=len({(e["cluster"], e["namespace"], e["pod"]) for e in entries}),
+        containers=len(entries),
+        lines=sum(x["lines"] for x in parts),
+        bytes=sum(x["bytes"] for x in parts),
+        error_lines=sum(x["error_lines"] for x in parts),
+        previous_logs=sum(1 for e in entries if e["previous"]),
+        unavailable=sum(1 for e in entries if e["note"]),
+        failed=sum(1 for e in entries if e["error"]),
+        by_service=by_service,
+    )

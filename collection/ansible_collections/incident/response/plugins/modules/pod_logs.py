@@ -233,13 +233,11 @@ files:
 """
 
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import k8s, k8s_logs
-from ansible_collections.incident.response.plugins.module_utils import k8s_views as views
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
+from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, run
 
 
 def argument_spec():
@@ -269,209 +267,6 @@ def argument_spec():
     )
 
 
-def _safe(name):
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
-
-
-def _list_pods(job):
-    """(cluster, selector index, pods, missing namespace or None, error) for one selector in one cluster."""
-    cluster, clients, index, sel, timeout = job
-    core = clients.core
-    kwargs = {}
-    if sel.get("label_selector"):
-        kwargs["label_selector"] = sel["label_selector"]
-    if sel.get("field_selector"):
-        kwargs["field_selector"] = sel["field_selector"]
-    ns = sel.get("namespace")
-    where = f"in namespace {ns}" if ns else "in all namespaces"
-    try:
-        if ns:
-            pods = views.list_all(
-                clients, f"list pods {where}", core.list_namespaced_pod, ns, timeout=timeout, **kwargs
-            )
-        else:
-            pods = views.list_all(
-                clients, f"list pods {where}", core.list_pod_for_all_namespaces, timeout=timeout, **kwargs
-            )
-        if sel.get("names"):
-            wanted = set(sel["names"])
-            pods = [p for p in pods if p["metadata"]["name"] in wanted]
-        missing = None
-        if ns and not pods and views.missing_namespaces(clients, [ns], timeout):
-            missing = ns
-        return cluster, index, pods, missing, None
-    except ModuleFailure as exc:
-        return cluster, index, [], None, exc.msg
-
-
-class Collector:
-    def __init__(self, module, clients):
-        p = module.params
-        self.module = module
-        self.p = p
-        self.clients = clients
-        self.pattern = k8s_logs.compile_pattern(p["error_pattern"])
-        self.write = bool(p["dest"]) and not module.check_mode
-        self.keep_data = p["group_by"] == "service"
-        self.options = dict(
-            tail_lines=p["tail_lines"],
-            since_seconds=p["since_seconds"],
-            timestamps=p["timestamps"],
-            limit_bytes=p["limit_bytes"],
-            timeout=p["request_timeout"],
-        )
-
-    def path(self, entry, previous=False, stem=None):
-        if not self.p["dest"]:
-            return None
-        stem = stem or (entry["pod"] if entry["single"] else f"{entry['pod']}.{entry['container']}")
-        name = f"{stem}.previous.log" if previous else f"{stem}.log"
-        return os.path.join(self.p["dest"], _safe(entry["cluster"]), entry["namespace"], name)
-
-    def _log(self, entry, previous):
-        """Read one log; its summary (and, to group by service, its data)."""
-        data = k8s_logs.read_log(
-            self.clients[entry["cluster"]],
-            entry["namespace"],
-            entry["pod"],
-            entry["container"],
-            previous=previous,
-            **self.options,
-        )
-        lines, errors, samples = k8s_logs.scan(data, self.pattern, self.p["error_samples"])
-        out = dict(
-            file=None,
-            lines=lines,
-            bytes=len(data),
-            error_lines=errors,
-            error_samples=samples,
-            last_lines=k8s_logs.last_lines(data, self.p["inline_lines"]),
-        )
-        if self.keep_data and entry["service"]:
-            out["_data"] = data
-        else:
-            out["file"] = self.path(entry, previous)
-            if self.write:
-                write_file(out["file"], data)
-        return out
-
-    def collect(self, entry):
-        try:
-            entry.update(self._log(entry, False))
-        except k8s_logs.LogUnavailable as exc:
-            entry["note"] = f"no log: {exc}"
-        except ModuleFailure as exc:
-            entry["error"] = exc.msg
-            return entry
-        if self.p["previous"] and entry["restarts"]:
-            try:
-                entry["previous"] = self._log(entry, True)
-            except k8s_logs.LogUnavailable:
-                pass  # the previous instance's log is gone (rotated away): nothing to say
-            except ModuleFailure as exc:
-                entry["error"] = exc.msg
-        return entry
-
-
-def write_file(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.part"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
-def _entries(pods_by_cluster, selectors, service_label):
-    entries, seen = [], set()
-    for cluster, found in pods_by_cluster.items():
-        for index, pods in found:
-            only = selectors[index].get("container")
-            for pod in pods:
-                meta, spec = pod["metadata"], pod.get("spec") or {}
-                statuses = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
-                names = [c["name"] for c in spec.get("containers") or []]
-                for container in names:
-                    key = (cluster, meta["namespace"], meta["name"], container)
-                    if (only and container != only) or key in seen:
-                        continue
-                    seen.add(key)
-                    entries.append(
-                        dict(
-                            cluster=cluster,
-                            namespace=meta["namespace"],
-                            pod=meta["name"],
-                            container=container,
-                            single=len(names) == 1,
-                            service=(meta.get("labels") or {}).get(service_label),
-                            restarts=(statuses.get(container) or {}).get("restartCount", 0),
-                            file=None,
-                            lines=0,
-                            bytes=0,
-                            error_lines=0,
-                            error_samples=[],
-                            last_lines=[],
-                            previous=None,
-                            note=None,
-                            error=None,
-                        )
-                    )
-    entries.sort(key=lambda e: (e["cluster"], e["namespace"], e["pod"], e["container"]))
-    return entries
-
-
-def _write_services(collector, entries):
-    """Group by service: one file per (cluster, namespace, service), lines prefixed like ``kubectl logs --prefix``."""
-    groups = {}
-    for e in entries:
-        for previous, part in ((False, e), (True, e["previous"])):
-            if part is not None and "_data" in part:
-                groups.setdefault((e["cluster"], e["namespace"], e["service"], previous), []).append((e, part))
-    written = []
-    for (cluster, ns, service, previous), parts in sorted(groups.items()):
-        stem = _safe(service)
-        path = collector.path(dict(cluster=cluster, namespace=ns), previous, stem=stem)
-        chunks = []
-        for e, part in parts:
-            prefix = f"[pod/{e['pod']}/{e['container']}] ".encode()
-            data = part.pop("_data")
-            if data:
-                lines = data.split(b"\n")
-                if lines[-1] == b"":
-                    lines.pop()
-                chunks.append(b"".join(prefix + line + b"\n" for line in lines))
-            part["file"] = path
-        if collector.write:
-            write_file(path, b"".join(chunks))
-        written.append(path)
-    return written
-
-
-def _summary(entries, clusters):
-    by_service = {}
-    for e in entries:
-        key = f"{e['cluster']}/{e['namespace']}/{e['service'] or e['pod']}"
-        s = by_service.setdefault(key, dict(pods=set(), lines=0, error_lines=0))
-        s["pods"].add(e["pod"])
-        for part in (e, e["previous"] or {}):
-            s["lines"] += part.get("lines", 0)
-            s["error_lines"] += part.get("error_lines", 0)
-    for s in by_service.values():
-        s["pods"] = len(s["pods"])
-    parts = entries + [e["previous"] for e in entries if e["previous"]]
-    return dict(
-        clusters=len(clusters),
-        pods=len({(e["cluster"], e["namespace"], e["pod"]) for e in entries}),
-        containers=len(entries),
-        lines=sum(x["lines"] for x in parts),
-        bytes=sum(x["bytes"] for x in parts),
-        error_lines=sum(x["error_lines"] for x in parts),
-        previous_logs=sum(1 for e in entries if e["previous"]),
-        unavailable=sum(1 for e in entries if e["note"]),
-        failed=sum(1 for e in entries if e["error"]),
-        by_service=by_service,
-    )
-
-
 def pod_logs(module):
     p = module.params
     k8s.require_kubernetes(module)
@@ -485,44 +280,32 @@ def pod_logs(module):
         raise ModuleFailure("concurrency must be >= 1, inline_lines and error_samples >= 0")
     if p["dest"] and os.path.exists(p["dest"]) and not os.path.isdir(p["dest"]):
         raise ModuleFailure(f"dest {p['dest']} exists and is not a directory")
-    auths = k8s.cluster_auths(p)
-    clients = {a["name"]: k8s.get_clients(a) for a in auths}
-    collector = Collector(module, clients)
-
-    jobs = [
-        (name, c, i, sel, p["request_timeout"]) for name, c in clients.items() for i, sel in enumerate(p["selectors"])
-    ]
-    listed = bounded_map(_list_pods, jobs, p["concurrency"])
-    errors, missing = [], {}
-    pods_by_cluster = {name: [] for name in clients}
-    matched = [dict(sel, matched={}) for sel in p["selectors"]]
-    for cluster, index, pods, missing_ns, error in listed:
-        if error:
-            errors.append(error)
-        if missing_ns:
-            missing.setdefault(cluster, []).append(missing_ns)
-        pods_by_cluster[cluster].append((index, pods))
-        matched[index]["matched"][cluster] = len(pods)
-    if missing:
-        where = "; ".join(f"{c}: {', '.join(ns)}" for c, ns in missing.items())
-        raise ModuleFailure(f"namespace(s) not found ({where}): check the selectors", selectors=matched)
-
-    entries = _entries(pods_by_cluster, p["selectors"], p["service_label"])
-    entries = bounded_map(collector.collect, entries, p["concurrency"])
-    files = [f for e in entries for f in (e["file"], (e["previous"] or {}).get("file")) if f]
-    if p["group_by"] == "service":
-        files += _write_services(collector, entries)
-    for e in entries:
-        e.pop("single", None)
-    summary = _summary(entries, clients)
-    summary["files"] = len(files)
-    result = dict(
-        changed=bool(files),
-        logs=entries,
-        summary=summary,
-        selectors=matched,
-        files=sorted(files),
+    clients = {a["name"]: k8s.get_clients(a) for a in k8s.cluster_auths(p)}
+    collector = k8s_logs.Collector(
+        clients,
+        dest=p["dest"],
+        write=not module.check_mode,
+        group_by=p["group_by"],
+        service_label=p["service_label"],
+        error_pattern=p["error_pattern"],
+        error_samples=p["error_samples"],
+        inline_lines=p["inline_lines"],
+        previous=p["previous"],
+        concurrency=p["concurrency"],
+        tail_lines=p["tail_lines"],
+        since_seconds=p["since_seconds"],
+        timestamps=p["timestamps"],
+        limit_bytes=p["limit_bytes"],
+        timeout=p["request_timeout"],
     )
+    found = collector.find(p["selectors"])
+    if found.missing:
+        where = "; ".join(f"{c}: {', '.join(ns)}" for c, ns in found.missing.items())
+        raise ModuleFailure(f"namespace(s) not found ({where}): check the selectors", selectors=found.matched)
+    entries, files = collector.collect_all(found.entries)
+    summary = k8s_logs.summarize(entries, len(clients))
+    summary["files"] = len(files)
+    result = dict(changed=bool(files), logs=entries, summary=summary, selectors=found.matched, files=files)
     where = f"; {len(files)} files under {p['dest']}" if p["dest"] else ""
     if p["dest"] and module.check_mode:
         where = f"; would write {len(files)} files under {p['dest']}"
@@ -531,15 +314,16 @@ def pod_logs(module):
         f"cluster(s): {summary['lines']} lines, {summary['error_lines']} error-looking, "
         f"{summary['previous_logs']} previous logs{where}"
     )
-    for sel in matched:
-        if not any(sel["matched"].values()) and not errors:
-            module.warn(f"no pod matched the selector {sel}")
-    errors += [e["error"] for e in entries if e["error"]]
+    for sel in found.matched:
+        if not any(sel["matched"].values()) and not found.errors:
+            described = ", ".join(f"{k}={v}" for k, v in sel.items() if v and k != "matched") or "all pods"
+            module.warn(f"no pod matched the selector {described} in any cluster")
+    errors = found.errors + [e["error"] for e in entries if e["error"]]
     if errors:
         raise ModuleFailure(
             "; ".join(dict.fromkeys(errors))
             + ". The logs that could be read are in the result"
-            + (" and written" if collector.write else ""),
+            + (" and written" if p["dest"] and not module.check_mode else ""),
             **result,
         )
     return dict(result, msg=msg)
