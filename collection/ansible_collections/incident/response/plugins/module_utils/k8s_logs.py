@@ -71,10 +71,54 @@ def _message(exc):
         return str(exc.reason)
 
 
+DEFAULT_ERROR_WORDS = (b"error", b"exception", b"fatal", b"panic", b"traceback", b"critical", b"severe")
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class _Words:
+    """The default pattern as whole words in any case, found with ``bytes.find`` on a lowered copy:
+    several times faster than the equivalent regex on megabytes of logs (the GIL is shared by all readers)."""
+
+    def __init__(self, words):
+        self.words = words
+
+    def line_starts(self, data):
+        low = data.lower()
+        starts = set()
+        for word in self.words:
+            i = low.find(word)
+            while i >= 0:
+                end = i + len(word)
+                if (i == 0 or low[i - 1] not in _WORD) and (end >= len(low) or low[end] not in _WORD):
+                    starts.add(low.rfind(b"\n", 0, i) + 1)
+                i = low.find(word, end)
+        return sorted(starts)
+
+
+class _Regex:
+    def __init__(self, regex):
+        self.regex = regex
+
+    def line_starts(self, data):
+        """Each match is widened to its line and the search goes on after that line."""
+        starts, pos = [], 0
+        while pos < len(data):
+            m = self.regex.search(data, pos)
+            if m is None:
+                break
+            start = data.rfind(b"\n", 0, m.start()) + 1
+            starts.append(start)
+            end = data.find(b"\n", m.end())
+            pos = len(data) if end < 0 else end + 1
+        return starts
+
+
 def compile_pattern(pattern):
-    """The error pattern as a bytes regex (logs are scanned as bytes, without decoding every line)."""
+    """The matcher of error-looking lines (logs are scanned as bytes, without decoding every line)."""
+    if not pattern or pattern == DEFAULT_ERROR_PATTERN:
+        return _Words(DEFAULT_ERROR_WORDS)
     try:
-        return re.compile((pattern or DEFAULT_ERROR_PATTERN).encode())
+        return _Regex(re.compile(pattern.encode()))
     except re.error as exc:
         raise ModuleFailure(f"error_pattern {pattern!r} is not a valid regular expression: {exc}") from None
 
@@ -85,35 +129,27 @@ def count_lines(data):
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
-def scan(data, pattern, samples=5):
-    """(lines, error lines, up to ``samples`` error lines as text) of one log, at C speed.
-
-    The regex runs over the whole buffer; each match is widened to its line and the search
-    goes on after that line, so a line counts once however many words match.
-    """
-    errors, found, pos = 0, [], 0
-    while True:
-        m = pattern.search(data, pos)
-        if m is None:
-            break
-        start = data.rfind(b"\n", 0, m.start()) + 1
-        end = data.find(b"\n", m.end())
-        end = len(data) if end < 0 else end
-        errors += 1
-        if len(found) < samples:
-            found.append(data[start:end].decode("utf-8", "replace"))
-        pos = end + 1
-        if pos >= len(data):
-            break
-    return count_lines(data), errors, found
+def scan(data, matcher, samples=5):
+    """(lines, error lines, up to ``samples`` error lines as text) of one log; a line counts once."""
+    starts = matcher.line_starts(data)
+    found = []
+    for start in starts[:samples]:
+        end = data.find(b"\n", start)
+        found.append(data[start : len(data) if end < 0 else end].decode("utf-8", "replace"))
+    return count_lines(data), len(starts), found
 
 
 def last_lines(data, n):
-    """The last ``n`` lines of a log as text."""
+    """The last ``n`` lines of a log as text (only the tail is decoded)."""
     if n <= 0 or not data:
         return []
-    lines = data.decode("utf-8", "replace").splitlines()
-    return lines[-n:]
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    pos = end
+    for _ in range(n):
+        pos = data.rfind(b"\n", 0, pos)
+        if pos < 0:
+            break
+    return data[pos + 1 : end].decode("utf-8", "replace").split("\n")
 
 
 def tail_pods(clients, pods, lines=20, previous=False, concurrency=8, timeout=10.0):

@@ -42,3 +42,17 @@ def test_last_lines():
     assert k8s_logs.last_lines(b"a\nb\nc\n", 2) == ["b", "c"]
     assert k8s_logs.last_lines(b"a\nb", 5) == ["a", "b"]
     assert k8s_logs.last_lines(b"a\n", 0) == []
+
+
+def test_the_fast_default_matcher_agrees_with_its_regex():
+    import random
+
+    rng = random.Random(7)
+    words = ["Error", "ERRORS", "terror", "exception", "Exception:", "_fatal", "fatal_", "(panic)", "ok", "Critical!"]
+    data = "\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(0, 4))) for _ in range(2000)).encode()
+    fast = k8s_logs.scan(data, k8s_logs.compile_pattern(None), samples=50)
+    # the same words, through the regex path (a pattern that differs from the default only in spelling)
+    slow = k8s_logs.scan(
+        data, k8s_logs.compile_pattern(r"(?i)\b(?:error|exception|fatal|panic|traceback|critical|severe)\b"), samples=50
+    )
+    assert fast == slow and fast[1] > 100
