@@ -228,11 +228,17 @@ def _short(exc):
 
 
 def call(clients, what, fn, *args, **kwargs):
-    """Call one API method; failures become ModuleFailure naming the cluster and the action."""
+    """Call one API method; failures become ModuleFailure naming the cluster and the action.
+
+    The failure's ``unreachable`` attribute (not part of its result) tells "the cluster did not
+    answer" from "the cluster answered no".
+    """
     try:
         return fn(*args, **kwargs)
     except api_failures() as exc:
-        raise ModuleFailure(explain(exc, clients, what), cluster=clients.label) from None
+        failure = ModuleFailure(explain(exc, clients, what), cluster=clients.label)
+        failure.unreachable = not isinstance(exc, ApiException)
+        raise failure from None
 
 
 def call_raw(clients, what, fn, *args, **kwargs):

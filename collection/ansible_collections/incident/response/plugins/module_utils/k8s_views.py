@@ -819,7 +819,9 @@ def fetch_metrics(clients, namespaces, timeout):
         return nodes, pods, None
     except k8s.api_failures() as exc:
         if not isinstance(exc, k8s.ApiException):
-            raise ModuleFailure(k8s.explain(exc, clients, what), cluster=clients.label) from None
+            failure = ModuleFailure(k8s.explain(exc, clients, what), cluster=clients.label)
+            failure.unreachable = True
+            raise failure from None
         if exc.status in (404, 503):
             state = "is not served (not installed)" if exc.status == 404 else "is registered but not available"
             note = (
@@ -841,7 +843,9 @@ def missing_namespaces(clients, namespaces, timeout):
             if isinstance(exc, k8s.ApiException) and exc.status == 404:
                 missing.append(ns)
             elif not (isinstance(exc, k8s.ApiException) and exc.status == 403):  # a namespaced viewer cannot tell
-                raise ModuleFailure(k8s.explain(exc, clients, f"read namespace {ns}"), cluster=clients.label) from None
+                failure = ModuleFailure(k8s.explain(exc, clients, f"read namespace {ns}"), cluster=clients.label)
+                failure.unreachable = not isinstance(exc, k8s.ApiException)
+                raise failure from None
     return missing
 
 

@@ -286,14 +286,14 @@ def argument_spec():
 
 
 def _job(job):
-    """(name, kind, value, error) of one read, never raising: the other reads go on."""
+    """(name, kind, value, error, unreachable) of one read, never raising: the other reads go on."""
     name, clients, kind, namespaces, timeout = job
     try:
         if kind == "namespaces":
-            return name, kind, views.missing_namespaces(clients, namespaces, timeout), None
-        return name, kind, views.fetch(clients, kind, namespaces, timeout), None
+            return name, kind, views.missing_namespaces(clients, namespaces, timeout), None, False
+        return name, kind, views.fetch(clients, kind, namespaces, timeout), None, False
     except ModuleFailure as exc:
-        return name, kind, None, exc.msg
+        return name, kind, None, exc.msg, getattr(exc, "unreachable", False)
 
 
 def _write(module, path, data):
@@ -327,10 +327,12 @@ def cluster_snapshot(module):
 
     raw = {name: {} for name in clients}
     errors = {name: [] for name in clients}
-    missing = {}
-    for name, kind, value, error in answers:
+    unreachable, missing = set(), {}
+    for name, kind, value, error, no_answer in answers:
         if error:
             errors[name].append(error)
+            if no_answer:
+                unreachable.add(name)
         elif kind == "namespaces":
             if value:
                 missing[name] = value
@@ -344,7 +346,7 @@ def cluster_snapshot(module):
         )
         if errors[name]:
             snap["error"] = "; ".join(dict.fromkeys(errors[name]))
-            snap["reachable"] = not any("cannot reach" in e or "did not answer" in e for e in errors[name])
+            snap["reachable"] = name not in unreachable
         snaps.append(snap)
 
     result = dict(
@@ -366,7 +368,7 @@ def cluster_snapshot(module):
 
     # The record is written even when a cluster failed: what could be read is evidence too.
     if p["dest"]:
-        record = dict(taken_at=result["taken_at"], health=result["health"], clusters=result["clusters"])
+        record = {k: result[k] for k in ("taken_at", "health", "crashlooping_pods", "healthy", "clusters")}
         result["file"] = _write(module, p["dest"], (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     if p["text_dest"]:
         result["text_file"] = _write(module, p["text_dest"], views.snapshot_text(snaps, now).encode())
