@@ -145,7 +145,7 @@ def last_lines(data, n):
         return []
     end = len(data) - 1 if data.endswith(b"\n") else len(data)
     pos = end
-    for _ in range(n):
+    for _count in range(n):
         pos = data.rfind(b"\n", 0, pos)
         if pos < 0:
             break

@@ -142,7 +142,7 @@ def selector_string(selector):
             parts.append((key, key))
         elif op == "DoesNotExist":
             parts.append((key, f"!{key}"))
-    return ",".join(text for _, text in sorted(parts)) or "<none>"
+    return ",".join(text for _key, text in sorted(parts)) or "<none>"
 
 
 # -- pods ---------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def check(target, timeout):
         return out
     remaining = max(0.05, timeout - (time.monotonic() - start))
     failures = []
-    for family, socktype, proto, _, addr in infos:
+    for family, socktype, proto, _canonname, addr in infos:
         sock = socket.socket(family, socktype, proto)
         sock.settimeout(remaining)
         t0 = time.monotonic()
@@ -259,7 +259,7 @@ def describe_exec_error(exc):
         return text if len(text) < 300 else text[:300] + "..."
     status = int(m.group(1))
     msg = re.search(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
-    detail = msg.group(1).replace('\\"', '"') if msg else text.split("-+-+-")[0].strip()
+    detail = msg.group(1).replace('\\"', '"') if msg else text.split("-+-+-", maxsplit=1)[0].strip()
     if status == 403:
         return f"forbidden: the credentials may not create pods/exec (HTTP 403: {detail})"
     if status == 401:

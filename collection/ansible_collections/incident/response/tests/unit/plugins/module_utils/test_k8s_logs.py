@@ -49,7 +49,7 @@ def test_the_fast_default_matcher_agrees_with_its_regex():
 
     rng = random.Random(7)
     words = ["Error", "ERRORS", "terror", "exception", "Exception:", "_fatal", "fatal_", "(panic)", "ok", "Critical!"]
-    data = "\n".join(" ".join(rng.choice(words) for _ in range(rng.randint(0, 4))) for _ in range(2000)).encode()
+    data = "\n".join(" ".join(rng.choice(words) for _w in range(rng.randint(0, 4))) for _l in range(2000)).encode()
     fast = k8s_logs.scan(data, k8s_logs.compile_pattern(None), samples=50)
     # the same words, through the regex path (a pattern that differs from the default only in spelling)
     slow = k8s_logs.scan(
