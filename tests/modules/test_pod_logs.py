@@ -55,8 +55,13 @@ def test_every_pod_of_both_regions_is_collected_as_kubectl_logs_shows_it(settled
             assert e["lines"] == len(mine.splitlines()) and e["bytes"] == len(mine.encode())
             assert e["error"] is None and e["note"] is None
     summary = res["summary"]
-    assert summary["files"] == len(res["files"]) == len(entries) == summary["containers"]
-    assert summary["lines"] == sum(e["lines"] for e in res["logs"]) and summary["failed"] == 0
+    previous = [e for e in res["logs"] if e["previous"]]  # pods that restarted in earlier tests' faults
+    assert summary["previous_logs"] == len(previous) and all(e["restarts"] for e in previous)
+    assert (
+        summary["files"] == len(res["files"]) == len(entries) + len(previous) == summary["containers"] + len(previous)
+    )
+    assert summary["lines"] == sum(e["lines"] + (e["previous"] or {}).get("lines", 0) for e in res["logs"])
+    assert summary["failed"] == 0
     for region in REGIONS:
         for service in SERVICES:
             assert summary["by_service"][f"{region}/{NS}/{service}"]["pods"] == 2
@@ -65,12 +70,18 @@ def test_every_pod_of_both_regions_is_collected_as_kubectl_logs_shows_it(settled
 
 def test_previous_logs_of_a_crashed_pod_are_collected(healed, tmp_path):
     lab = healed
+
+    def restarts():
+        pods = kget(lab, "primary", "pods", "-l", "app=payment-service")
+        return {p["metadata"]["name"]: p["status"]["containerStatuses"][0]["restartCount"] for p in pods}
+
+    before = restarts()  # earlier tests' faults may have restarted these pods already
     lab.break_fault("service-down", "payment-service")
 
     def restarted():
-        pods = kget(lab, "primary", "pods", "-l", "app=payment-service")
         # The fault kills the healthy instance (restart 1), whose successor crashes at start (restart 2).
-        return pods if pods and all(p["status"]["containerStatuses"][0]["restartCount"] >= 2 for p in pods) else None
+        now = restarts()
+        return now if now.keys() == before.keys() and all(now[n] >= before[n] + 2 for n in now) else None
 
     wait_for(restarted, 60, "payment-service's pods to have crashed after the fault")
     res = run_module(
