@@ -38,30 +38,26 @@ def read_log(
     timeout=None,
 ):
     """One container's log as bytes (``kubectl logs``). LogUnavailable for 400/404, ModuleFailure for the rest."""
-    kwargs = dict(_request_timeout=timeout, _preload_content=False)
-    for key, value in (
-        ("container", container),
-        ("previous", previous or None),
-        ("tail_lines", tail_lines),
-        ("since_seconds", since_seconds),
-        ("timestamps", timestamps or None),
-        ("limit_bytes", limit_bytes),
-    ):
-        if value is not None:
-            kwargs[key] = value
+    query = dict(
+        container=container,
+        previous="true" if previous else None,
+        tailLines=tail_lines,
+        sinceSeconds=since_seconds,
+        timestamps="true" if timestamps else None,
+        limitBytes=limit_bytes,
+    )
     what = f"read the {'previous ' if previous else ''}log of pod {namespace}/{pod}" + (
         f" container {container}" if container else ""
     )
+    path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
     try:
-        resp = clients.core.read_namespaced_pod_log(pod, namespace, **kwargs)
-        try:
-            return resp.read()
-        finally:
-            resp.release_conn()
+        return k8s.get_bytes(clients, path, query, timeout, accept="text/plain, */*")
     except k8s.api_failures() as exc:
         if isinstance(exc, k8s.ApiException) and exc.status in (400, 404):
             raise LogUnavailable(_message(exc)) from None
-        raise ModuleFailure(k8s.explain(exc, clients, what), cluster=clients.label) from None
+        failure = ModuleFailure(k8s.explain(exc, clients, what), cluster=clients.label)
+        failure.unreachable = not isinstance(exc, k8s.ApiException)
+        raise failure from None
 
 
 def _message(exc):
@@ -244,15 +240,12 @@ class Collector:
     def _list(self, job):
         cluster, index, sel = job
         clients = self.clients[cluster]
-        kwargs = {k: sel[k] for k in ("label_selector", "field_selector") if sel.get(k)}
+        query = dict(labelSelector=sel.get("label_selector") or None, fieldSelector=sel.get("field_selector") or None)
         ns = sel.get("namespace")
         where = f"in namespace {ns}" if ns else "in all namespaces"
         try:
-            if ns:
-                fn, args = clients.core.list_namespaced_pod, (ns,)
-            else:
-                fn, args = clients.core.list_pod_for_all_namespaces, ()
-            pods = views.list_all(clients, f"list pods {where}", fn, *args, timeout=self.timeout, **kwargs)
+            path = views.resource_path("/api/v1", "pods", ns)
+            pods = views.list_all(clients, f"list pods {where}", path, self.timeout, **query)
             if sel.get("names"):
                 pods = [p for p in pods if p["metadata"]["name"] in set(sel["names"])]
             missing = ns if ns and not pods and views.missing_namespaces(clients, [ns], self.timeout) else None

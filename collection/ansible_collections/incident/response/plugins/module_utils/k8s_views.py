@@ -4,7 +4,7 @@
 HPAs, endpoints, events and ``top`` figures, a health summary per cluster, and the text
 tables ``kubectl get -o wide`` would print.
 
-Everything here works on the API's JSON as plain dicts (what ``k8s.call_json`` returns and
+Everything here works on the API's JSON as plain dicts (what ``k8s.get_json`` returns and
 ``kubectl get -o json`` shows), so the views are pure functions, tested without a cluster,
 and the text tables are computed the way kubectl's printers compute them.
 """
@@ -764,36 +764,47 @@ def snapshot_text(clusters, now):
 # -- reading a cluster --------------------------------------------------------------------
 
 
-def list_all(clients, what, fn, *args, timeout=None, **kwargs):
-    """Every item of a list call, page by page (``limit``/``continue``), as plain dicts."""
+# Where each kind is listed: (group/version prefix, plural, what to call it in messages).
+RESOURCES = {
+    "nodes": ("/api/v1", "nodes", "nodes"),
+    "pods": ("/api/v1", "pods", "pods"),
+    "deployments": ("/apis/apps/v1", "deployments", "deployments"),
+    "hpas": ("/apis/autoscaling/v2", "horizontalpodautoscalers", "horizontal pod autoscalers"),
+    "endpoints": ("/api/v1", "endpoints", "endpoints"),
+    "events": ("/api/v1", "events", "warning events"),
+}
+
+
+def resource_path(prefix, plural, namespace=None):
+    return f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+
+
+def list_all(clients, what, path, timeout=None, **query):
+    """Every item of a list, page by page (``limit``/``continue``), as plain dicts."""
     items, token = [], None
     while True:
-        extra = dict(limit=PAGE_SIZE, _request_timeout=timeout, **kwargs)
-        if token:
-            extra["_continue"] = token
-        page = k8s.call_json(clients, what, fn, *args, **extra)
+        page = k8s.get_json(clients, what, path, dict(query, limit=PAGE_SIZE, **{"continue": token}), timeout)
         items += page.get("items") or []
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return items
 
 
-def _scoped(clients, what, namespaces, all_fn, ns_fn, timeout, **kwargs):
-    if not namespaces:
-        return list_all(clients, what, all_fn, timeout=timeout, **kwargs)
+def list_kind(clients, kind, namespaces, timeout, **query):
+    """The items of one kind, in all namespaces or in each of ``namespaces``."""
+    prefix, plural, label = RESOURCES[kind]
+    if not namespaces or kind == "nodes":
+        return list_all(clients, f"list {label}", resource_path(prefix, plural), timeout, **query)
     items = []
     for ns in namespaces:
-        items += list_all(clients, f"{what} in namespace {ns}", ns_fn, ns, timeout=timeout, **kwargs)
+        what = f"list {label} in namespace {ns}"
+        items += list_all(clients, what, resource_path(prefix, plural, ns), timeout, **query)
     return items
 
 
-def _raw_json(fn, *args, **kwargs):
-    """One call's JSON; API errors pass through as they are (for callers that tell 404 from 403)."""
-    resp = fn(*args, _preload_content=False, **kwargs)
-    try:
-        return json.loads(resp.read())
-    finally:
-        resp.release_conn()
+def _raw_json(clients, path, timeout):
+    """One GET's JSON; API errors pass through as they are (for callers that tell 404 from 403)."""
+    return json.loads(k8s.get_bytes(clients, path, timeout=timeout))
 
 
 def _status_message(exc):
@@ -803,25 +814,25 @@ def _status_message(exc):
         return exc.reason
 
 
+def _failure(exc, clients, what):
+    failure = ModuleFailure(k8s.explain(exc, clients, what), cluster=clients.label)
+    failure.unreachable = not isinstance(exc, k8s.ApiException)
+    return failure
+
+
 def fetch_metrics(clients, namespaces, timeout):
     """(node metrics, pod metrics, note): without metrics the note says why (the metrics API is not served)."""
-    api = clients.custom
     what = "read the metrics API (metrics.k8s.io)"
+    prefix = "/apis/" + "/".join(METRICS)
     try:
-        nodes = _raw_json(api.list_cluster_custom_object, *METRICS, "nodes", _request_timeout=timeout)["items"]
+        nodes = _raw_json(clients, f"{prefix}/nodes", timeout).get("items") or []
         pods = []
         for ns in namespaces or [None]:
-            if ns:
-                fn, args = api.list_namespaced_custom_object, (*METRICS, ns, "pods")
-            else:
-                fn, args = api.list_cluster_custom_object, (*METRICS, "pods")
-            pods += _raw_json(fn, *args, _request_timeout=timeout).get("items") or []
+            pods += _raw_json(clients, resource_path(prefix, "pods", ns), timeout).get("items") or []
         return nodes, pods, None
     except k8s.api_failures() as exc:
         if not isinstance(exc, k8s.ApiException):
-            failure = ModuleFailure(k8s.explain(exc, clients, what), cluster=clients.label)
-            failure.unreachable = True
-            raise failure from None
+            raise _failure(exc, clients, what) from None
         if exc.status in (404, 503):
             state = "is not served (not installed)" if exc.status == 404 else "is registered but not available"
             note = (
@@ -838,66 +849,22 @@ def missing_namespaces(clients, namespaces, timeout):
     missing = []
     for ns in namespaces:
         try:
-            _raw_json(clients.core.read_namespace, ns, _request_timeout=timeout)
+            _raw_json(clients, f"/api/v1/namespaces/{ns}", timeout)
         except k8s.api_failures() as exc:
             if isinstance(exc, k8s.ApiException) and exc.status == 404:
                 missing.append(ns)
             elif not (isinstance(exc, k8s.ApiException) and exc.status == 403):  # a namespaced viewer cannot tell
-                failure = ModuleFailure(k8s.explain(exc, clients, f"read namespace {ns}"), cluster=clients.label)
-                failure.unreachable = not isinstance(exc, k8s.ApiException)
-                raise failure from None
+                raise _failure(exc, clients, f"read namespace {ns}") from None
     return missing
 
 
 def fetch(clients, kind, namespaces, timeout):
     """The raw items of one kind (or, for ``metrics``, a tuple) from one cluster."""
-    core, apps, auto = clients.core, clients.apps, clients.autoscaling
-    if kind == "nodes":
-        return list_all(clients, "list nodes", core.list_node, timeout=timeout)
-    if kind == "pods":
-        return _scoped(
-            clients, "list pods", namespaces, core.list_pod_for_all_namespaces, core.list_namespaced_pod, timeout
-        )
-    if kind == "deployments":
-        return _scoped(
-            clients,
-            "list deployments",
-            namespaces,
-            apps.list_deployment_for_all_namespaces,
-            apps.list_namespaced_deployment,
-            timeout,
-        )
-    if kind == "hpas":
-        return _scoped(
-            clients,
-            "list horizontal pod autoscalers",
-            namespaces,
-            auto.list_horizontal_pod_autoscaler_for_all_namespaces,
-            auto.list_namespaced_horizontal_pod_autoscaler,
-            timeout,
-        )
-    if kind == "endpoints":
-        return _scoped(
-            clients,
-            "list endpoints",
-            namespaces,
-            core.list_endpoints_for_all_namespaces,
-            core.list_namespaced_endpoints,
-            timeout,
-        )
-    if kind == "events":
-        return _scoped(
-            clients,
-            "list warning events",
-            namespaces,
-            core.list_event_for_all_namespaces,
-            core.list_namespaced_event,
-            timeout,
-            field_selector="type=Warning",
-        )
     if kind == "metrics":
         return fetch_metrics(clients, namespaces, timeout)
-    raise ValueError(f"unknown kind {kind}")
+    if kind == "events":
+        return list_kind(clients, kind, namespaces, timeout, fieldSelector="type=Warning")
+    return list_kind(clients, kind, namespaces, timeout)
 
 
 def build_snapshot(name, server, raw, now, events_since, max_events):

@@ -285,26 +285,11 @@ def pick_pod(clients, selector, timeout):
     """The pod to exec into: by name, or the first running and ready pod matching the label selector."""
     ns = selector["namespace"]
     if selector.get("name"):
-        pod = k8s.call_json(
-            clients,
-            f"read pod {ns}/{selector['name']}",
-            clients.core.read_namespaced_pod,
-            selector["name"],
-            ns,
-            _request_timeout=timeout,
-        )
-        return pod
-    items = (
-        k8s.call_json(
-            clients,
-            f"list pods in namespace {ns}",
-            clients.core.list_namespaced_pod,
-            ns,
-            label_selector=selector.get("label_selector") or None,
-            _request_timeout=timeout,
-        ).get("items")
-        or []
-    )
+        what = f"read pod {ns}/{selector['name']}"
+        return k8s.get_json(clients, what, f"/api/v1/namespaces/{ns}/pods/{selector['name']}", timeout=timeout)
+    query = dict(labelSelector=selector.get("label_selector") or None)
+    path = f"/api/v1/namespaces/{ns}/pods"
+    items = k8s.get_json(clients, f"list pods in namespace {ns}", path, query, timeout).get("items") or []
     ready = [
         p
         for p in items
