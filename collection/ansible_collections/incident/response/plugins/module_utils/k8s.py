@@ -71,6 +71,27 @@ def _env(*names):
     raise AnsibleFallbackNotFound
 
 
+def cluster_auths(params):
+    """The clusters a task acts on: ``clusters`` when given, else the one described by the top-level auth options.
+
+    Each is an auth dict with a ``name`` (the single cluster is named after its context, else ``default``).
+    A cluster entry without host or kubeconfig uses the top-level ``kubeconfig`` (one file, a context per region).
+    """
+    if params.get("clusters"):
+        names = [c["name"] for c in params["clusters"]]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ModuleFailure(f"cluster names must be unique, these repeat: {', '.join(dup)}")
+        auths = [dict(c) for c in params["clusters"]]
+        for auth in auths:
+            if not (auth.get("host") or auth.get("kubeconfig") or auth.get("in_cluster")):
+                auth["kubeconfig"] = params.get("kubeconfig")
+        return auths
+    auth = {k: params.get(k) for k in AUTH_KEYS}
+    auth["name"] = params.get("context") or "default"
+    return [auth]
+
+
 def require_kubernetes(module):
     if not HAS_K8S:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMPORT_ERROR)
@@ -88,18 +109,33 @@ def describe(auth):
 
 
 class Clients:
-    """The typed APIs of one cluster."""
+    """The typed APIs of one cluster: ``core``, ``apps``, ``autoscaling``, ``custom``, ``version``.
+
+    Each is made on first use: importing an API class of the client costs up to 0.4 s (its models),
+    a module pays only for the ones it uses.
+    """
+
+    APIS = {
+        "core": "CoreV1Api",
+        "apps": "AppsV1Api",
+        "autoscaling": "AutoscalingV2Api",
+        "custom": "CustomObjectsApi",
+        "version": "VersionApi",
+    }
 
     def __init__(self, api_client, label):
         self.api_client = api_client
         self.label = label
-        self.core = kclient.CoreV1Api(api_client)
-        self.apps = kclient.AppsV1Api(api_client)
-        self.autoscaling = kclient.AutoscalingV2Api(api_client)
-        self.custom = kclient.CustomObjectsApi(api_client)
-        self.version = kclient.VersionApi(api_client)
+
+    def __getattr__(self, name):
+        if name not in Clients.APIS:
+            raise AttributeError(name)
+        api = getattr(kclient, Clients.APIS[name])(self.api_client)
+        setattr(self, name, api)
+        return api
 
 
+POOL_SIZE = 32
 _CACHE = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -142,6 +178,8 @@ def _api_client(auth):
         configuration.verify_ssl = False
     # Fail fast on an unreachable API server: one attempt, the caller's timeout.
     configuration.retries = False
+    # The modules' worker threads share this client: one pooled connection per worker, not a discarded one.
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, POOL_SIZE)
     return kclient.ApiClient(configuration)
 
 
@@ -159,6 +197,13 @@ def explain(exc, clients, what):
         if exc.status == 409:
             return f"{where}: conflict while trying to {what}, the object changed meanwhile; retry ({reason})"
         return f"{where}: API error {exc.status} while trying to {what} ({reason})"
+    # (urllib3's NewConnectionError, a refused connection, is a ConnectTimeoutError too: it is "cannot reach")
+    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(exc, urllib3.exceptions.NewConnectionError):
+        host = clients.api_client.configuration.host
+        return (
+            f"{where}: the API server {host} did not answer within the request timeout while trying to {what} "
+            f"({type(exc).__name__}); check the server or raise request_timeout"
+        )
     if isinstance(exc, urllib3.exceptions.HTTPError):
         host = clients.api_client.configuration.host
         return f"{where}: cannot reach the API server {host} to {what} ({type(exc).__name__}: {_short(exc)})"
@@ -183,8 +228,48 @@ def _short(exc):
 
 
 def call(clients, what, fn, *args, **kwargs):
-    """Call one API method; failures become ModuleFailure naming the cluster and the action."""
+    """Call one API method; failures become ModuleFailure naming the cluster and the action.
+
+    The failure's ``unreachable`` attribute (not part of its result) tells "the cluster did not
+    answer" from "the cluster answered no".
+    """
     try:
         return fn(*args, **kwargs)
     except api_failures() as exc:
-        raise ModuleFailure(explain(exc, clients, what), cluster=clients.label) from None
+        failure = ModuleFailure(explain(exc, clients, what), cluster=clients.label)
+        failure.unreachable = not isinstance(exc, ApiException)
+        raise failure from None
+
+
+def get_bytes(clients, path, query=None, timeout=None, accept="application/json"):
+    """GET one API path with the cluster's ApiClient (its auth, TLS and connection pool); the body as bytes.
+
+    The read modules GET by path, as the client's own DynamicClient does, and parse the JSON themselves:
+    importing a typed API class costs 0.4-1 s per module run (its pydantic models), and the client's
+    models would turn the server's JSON into objects only to be turned back. API errors raise
+    ApiException as the typed calls do; :func:`get_json` turns them into one-line failures.
+    """
+    api = clients.api_client
+    params = [(k, v) for k, v in (query or {}).items() if v is not None]
+    method, url, headers, body, post = api.param_serialize(
+        "GET", path, query_params=params, header_params={"Accept": accept}, auth_settings=["BearerToken"]
+    )
+    resp = api.call_api(method, url, header_params=headers, body=body, post_params=post, _request_timeout=timeout)
+    try:
+        data = resp.read()
+    finally:
+        resp.response.release_conn()
+    if not 200 <= resp.status <= 299:
+        raise ApiException.from_response(http_resp=resp, body=None, data=None)
+    return data
+
+
+def get_json(clients, what, path, query=None, timeout=None):
+    """GET one API path; its JSON as plain dicts (as ``kubectl get -o json`` shows it), failures as ModuleFailure."""
+    data = call(clients, what, get_bytes, clients, path, query, timeout)
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ModuleFailure(
+            f"{clients.label}: the API server's answer to {what} is not JSON", cluster=clients.label
+        ) from None

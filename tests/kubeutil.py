@@ -3,8 +3,11 @@ the processes on this machine say (pod processes found by their environment)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -133,3 +136,47 @@ def demo_deployment(name: str, ns: str, replicas: int = 2, env: dict | None = No
             **spec,
         },
     }
+
+
+@contextlib.contextmanager
+def viewer_token(lab, namespaces: tuple[str, ...] = (NS,), user: str = "incident-viewer"):
+    """A bearer token that may only read in ``namespaces`` (the emulator's static tokens + ABAC policy).
+
+    Requests with it get the API's real 401/403 answers; kubectl sends no token over plain http,
+    so cross-check with :func:`http` and an Authorization header.
+    """
+    kube_dir = lab.cfg.path("kube")
+    kube_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    (kube_dir / "tokens.csv").write_text(f"{token},{user},{user}-uid\n")
+    lines = [{"user": user, "nonResourcePath": "*", "readonly": True}]
+    lines += [{"user": user, "namespace": ns, "resource": "*", "apiGroup": "*", "readonly": True} for ns in namespaces]
+    policy = "".join(
+        json.dumps({"apiVersion": "abac.authorization.kubernetes.io/v1beta1", "kind": "Policy", "spec": s}) + "\n"
+        for s in lines
+    )
+    (kube_dir / "abac-policy.jsonl").write_text(policy)
+    try:
+        yield token
+    finally:
+        for name in ("tokens.csv", "abac-policy.jsonl"):
+            (kube_dir / name).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def blackhole():
+    """A listening TCP port that never answers (a frozen API server): connections open, requests time out."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (connections are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
