@@ -102,6 +102,9 @@ def _replication(rep):
     summary = f"io {io}, sql {sql}" + (f", {pending} pending" if pending else "")
     return {
         "healthy": healthy,
+        # Broken: the replica cannot receive, or a thread stopped on an error. A SQL thread stopped
+        # without an error (paused, delayed) is lag, not breakage.
+        "broken": io != "running" or bool(errors),
         "io_thread": io,
         "sql_thread": sql,
         "error": "; ".join(errors) or (None if healthy else f"io thread {io}, sql thread {sql}"),
@@ -153,19 +156,19 @@ def _alerts(result):
 
 def _cluster(result):
     """Per region health and crash-looping pods from cluster_snapshot."""
-    clusters, crashlooping = {}, []
-    for c in (result or {}).get("clusters") or []:
-        name = c.get("name")
-        summary = c.get("summary") or {}
-        loops = summary.get("crashlooping_pods") or []
-        crashlooping.extend(f"{name}/{p}" for p in loops)
+    result = result or {}
+    clusters = {}
+    for name, snap in (result.get("clusters") or {}).items():
+        health = (result.get("health") or {}).get(name) or {}
+        reachable = bool((snap or {}).get("reachable", True))
+        problems = health.get("problems") or []
         clusters[name] = {
-            "healthy": bool(c.get("reachable", True)) and not summary.get("problems"),
-            "reachable": bool(c.get("reachable", True)),
-            "summary": "; ".join(summary.get("problems") or []) or "all deployments available",
-            "error": c.get("error"),
+            "healthy": reachable and bool(health.get("healthy", not problems)),
+            "reachable": reachable,
+            "summary": health.get("line") or "; ".join(problems) or (snap or {}).get("error") or "",
+            "error": (snap or {}).get("error"),
         }
-    return clusters, crashlooping
+    return clusters, list(result.get("crashlooping_pods") or [])
 
 
 def triage_findings(health, databases=None, alerts=None, cluster=None):
