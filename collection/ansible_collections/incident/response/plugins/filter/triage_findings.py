@@ -190,7 +190,11 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
         "load_balancers": lbs,
         "global_entry": None
         if glob is None
-        else {"up": glob.get("http_status") is not None, "healthy": glob.get("status") == "UP", "error": glob.get("error")},
+        else {
+            "up": glob.get("http_status") is not None,
+            "healthy": glob.get("status") == "UP",
+            "error": glob.get("error"),
+        },
         "services": services,
         "databases": dbs,
         "alerts": alert_list,
