@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import traffic as generator
 from ..config import DB_NAME, DB_USERS, HOST, LabConfig, port_free
 from ..errors import LabError
 from ..procs import ProcessTable
@@ -221,7 +222,8 @@ def components(cfg: LabConfig) -> list[tuple[str, str, str, str, Check]]:
         out.append((kube, "kubernetes", cfg.url(kube), kube, lambda r=region: _check_api(cfg, r)))
         out.append((lbname, "load balancer", cfg.url(lbname), lbname, lambda n=lbname: _check_lb(cfg, n)))
     out.append(("lb-global", "load balancer", cfg.url("lb-global"), "lb-global", lambda: _check_lb(cfg, "lb-global")))
-    out.append(("traffic", "traffic", "via lb-global and lb-secondary", "traffic", lambda: (True, "10 requests/s")))
+    sends = "via lb-global and lb-secondary"
+    out.append(("traffic", "traffic", sends, "traffic", lambda: (True, generator.describe(cfg))))
     return out
 
 
