@@ -49,7 +49,7 @@ def still_replicating(lab) -> bool:
     return True
 
 
-def test_failover_after_primary_killed_loses_no_row_and_a_second_run_changes_nothing(fresh_databases):
+def test_failover_after_primary_killed_loses_no_row_and_a_second_run_changes_nothing(fresh_databases, quiet_traffic):
     lab = fresh_databases
     written = write_orders(lab, 200)
     mariadb.wait_caught_up(lab.cfg, lab.secrets(), "db-replica", "db-primary")
@@ -86,7 +86,7 @@ def test_failover_after_primary_killed_loses_no_row_and_a_second_run_changes_not
     assert_no_secrets(lab, res, again)
 
 
-def test_promotion_waits_until_the_relay_log_is_applied(fresh_databases):
+def test_promotion_waits_until_the_relay_log_is_applied(fresh_databases, quiet_traffic):
     lab = fresh_databases
     # A delayed replica: the IO thread has the rows, the SQL thread applies them 3 s later.
     with mariadb.admin(lab.cfg, "db-replica", lab.secrets()) as conn:
@@ -104,7 +104,9 @@ def test_promotion_waits_until_the_relay_log_is_applied(fresh_databases):
     assert count(lab, "db-replica", "SELECT COUNT(*) FROM orders") == written
 
 
-def test_lagging_replica_is_refused_with_the_reasons_and_force_promotes_saying_what_it_overrode(fresh_databases):
+def test_lagging_replica_is_refused_with_the_reasons_and_force_promotes_saying_what_it_overrode(
+    fresh_databases, quiet_traffic
+):
     lab = fresh_databases
     lab.break_fault("replica-lag")
 
@@ -131,7 +133,7 @@ def test_lagging_replica_is_refused_with_the_reasons_and_force_promotes_saying_w
     assert_no_secrets(lab, refused, forced)
 
 
-def test_check_mode_changes_nothing_and_the_replica_keeps_replicating(fresh_databases):
+def test_check_mode_changes_nothing_and_the_replica_keeps_replicating(fresh_databases, quiet_traffic):
     lab = fresh_databases
     res = run_module(
         "mysql_promote",
@@ -157,7 +159,7 @@ def test_check_mode_changes_nothing_and_the_replica_keeps_replicating(fresh_data
     assert_no_secrets(lab, res)
 
 
-def test_reachable_writable_old_primary_is_refused_unless_fenced_first(fresh_databases):
+def test_reachable_writable_old_primary_is_refused_unless_fenced_first(fresh_databases, quiet_traffic):
     lab = fresh_databases
     refused = run_module("mysql_promote", login(lab, "db-replica"))
     assert refused["failed"]
