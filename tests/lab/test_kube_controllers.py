@@ -3,15 +3,13 @@ the cluster's faults (what they change is what the real components report)."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
-from kubeutil import NS, api, demo_deployment, http, pods_of, ready, wait_deployment_available
+from kubeutil import NS, api, children, demo_deployment, http, lb_settled, pods_of, ready, wait_deployment_available
 from support import wait_for
 
 pytestmark = pytest.mark.lab
@@ -123,14 +121,22 @@ def test_service_down_crash_loops_current_pods_and_a_rolling_restart_heals_it(re
     before = {p.metadata.name for p in pods_of(core, "inventory-service")}
     lab.break_fault("service-down", "inventory-service")
 
+    service = lab.cfg.url("lb-primary", "/inventory-service/actuator/health")
+
     def down():
         ep = core.read_namespaced_endpoints("inventory-service", NS)
         ready_addrs = [a for s in ep.subsets or [] for a in s.addresses or []]
-        return not ready_addrs and http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 503
+        code, body, _ = http(service)
+        return not ready_addrs and code == 503 and "no ready endpoints" in body.get("error", "")
 
-    wait_for(down, 20, "inventory-service to lose its ready endpoints and the region health to go DOWN")
-    code, body, _ = http(lab.cfg.url("lb-primary", "/inventory-service/actuator/health"))
-    assert code == 503 and "no ready endpoints" in body["error"]
+    # Until the endpoints drop the killed pods nginx answers 502 (every upstream refuses), as a real
+    # one does; then the LB reloads, and for ~100 ms its old worker still answers with the old upstreams.
+    wait_for(down, 30, "inventory-service to lose its ready endpoints and the LB to answer 503 for it")
+    wait_for(lambda: lb_settled(lab, "primary"), 15, "lb-primary's reload to complete")
+    for _ in range(10):  # from then on every answer says the same
+        code, body, _ = http(service)
+        assert code == 503 and "no ready endpoints" in body["error"]
+        assert http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 503
     assert http(lab.cfg.url("lb-secondary", "/inventory-service/actuator/health"))[0] == 200  # one region only
     wait_for(
         lambda: any(
@@ -138,7 +144,7 @@ def test_service_down_crash_loops_current_pods_and_a_rolling_restart_heals_it(re
             for p in pods_of(core, "inventory-service")
             for cs in p.status.container_statuses or []
         ),
-        20,
+        30,
         "the poisoned pods to restart",
     )
 
@@ -161,7 +167,7 @@ def test_service_down_crash_loops_current_pods_and_a_rolling_restart_heals_it(re
     wait_deployment_available(apps, "inventory-service", timeout=60)
     after = {p.metadata.name for p in pods_of(core, "inventory-service") if ready(p)}
     assert len(after) == 2 and not after & before
-    wait_for(lambda: http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200, 10, "the region to be UP again")
+    wait_for(lambda: http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200, 30, "the region to be UP again")
 
 
 def test_bad_config_breaks_the_service_with_a_visible_wrong_host(restored, healed):
@@ -225,29 +231,14 @@ def test_region_down_freezes_the_primary_region_only(lab, healed):
     assert http(lab.cfg.url("kube-primary", "/healthz"))[0] == 200
 
 
-def _children(pid: int) -> list[tuple[int, int, str]]:
-    """(pid, process group, state) of each child of ``pid``."""
-    out = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-            except OSError:
-                continue
-            state, ppid, pgid = stat[stat.rindex(")") + 2 :].split()[:3]
-            if int(ppid) == pid:
-                out.append((int(entry.name), int(pgid), state))
-    return out
-
-
 def test_pods_are_children_of_the_emulator_in_its_group_and_reaped(lab):
     for region in ("primary", "secondary"):
         rec = lab.procs.get(f"kube-{region}")
-        children = _children(rec.pid)
-        assert len(children) >= 16  # 10 services' pods and 6 kube-system pods
-        assert {pgid for _, pgid, _ in children} == {rec.pgid}
-        # A pod that just exited may be a zombie until the kubelet's next pass (0.5 s), never longer.
-        wait_for(lambda r=rec: all(state != "Z" for *_, state in _children(r.pid)), 3, "no zombie pod process")
+        kids = children(rec.pid)
+        assert len(kids) >= 16  # 10 services' pods and 6 kube-system pods
+        assert {pgid for _, pgid, _ in kids} == {rec.pgid}
+        # A pod that just exited may be a zombie until the kubelet's next pass (every 0.5 s).
+        wait_for(lambda r=rec: all(state != "Z" for *_, state in children(r.pid)), 10, "no zombie pod process")
 
 
 def test_lab_status_lists_the_cluster(lab):
