@@ -80,6 +80,10 @@ def test_output_formats(lab, region):
 @pytest.mark.parametrize("region", REGIONS)
 def test_scale_up_and_three_pods_answer_through_the_load_balancer(restored, region):
     lab = restored
+    # An HPA scales a deployment inside its range back at its next sync (5 s here) when its recent
+    # recommendations are lower, as on a real cluster: raise its floor first, as workload_scale does.
+    out = kubectl(lab, region, "patch", "hpa", "user-service", "--type=merge", "-p", '{"spec":{"minReplicas":3}}')
+    assert "horizontalpodautoscaler.autoscaling/user-service patched" in out.stdout
     out = kubectl(lab, region, "scale", "deployment", "user-service", "--replicas=3").stdout
     assert "deployment.apps/user-service scaled" in out
     core = client.CoreV1Api(api(lab, region))
@@ -88,11 +92,11 @@ def test_scale_up_and_three_pods_answer_through_the_load_balancer(restored, regi
         pods = [p for p in pods_of(core, "user-service") if ready(p)]
         return pods if len(pods) == 3 else None
 
-    pods = wait_for(three_ready, 20, "three ready user-service pods")
+    pods = wait_for(three_ready, 60, "three ready user-service pods")
     ports = {f"127.0.0.1:{p.metadata.annotations['incidentlab.io/port']}" for p in pods}
     wait_for(
         lambda: lb_upstreams(lab, region, "user-service") == ports,
-        10,
+        30,
         "every user-service pod answering health through the load balancer",
     )
 
