@@ -226,7 +226,7 @@ class Lab:
             faults = [f for f in self.active_faults() if not f["name"].startswith(("db-", "repl"))]
             self._save(faults=faults)
             if not faults:  # a cluster fault would keep a region from being ready: nothing to wait for
-                cluster.wait_ready(self.cfg, timeout=60)
+                cluster.wait_ready(self.cfg, timeout=60, pods_first=True)
 
     # -- traffic --------------------------------------------------------------
     def pause_traffic(self, timeout: float = 20.0) -> None:

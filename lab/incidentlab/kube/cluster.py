@@ -25,6 +25,7 @@ from ..config import DB_NAME, DB_USERS, HOST, LabConfig, port_free
 from ..errors import LabError
 from ..procs import ProcessTable
 from . import faults, lb
+from .controllers import PORT_ANNOTATION
 from .manifests import DbParams
 from .server import REGIONS
 
@@ -190,11 +191,36 @@ def region_ready(cfg: LabConfig, region: str) -> tuple[bool, str]:
     return True, "ready"
 
 
-def wait_ready(cfg: LabConfig, regions: tuple[str, ...] = REGIONS, timeout: float = 60.0) -> None:
+def pods_up(cfg: LabConfig, region: str) -> tuple[bool, str]:
+    """Every pod of the services answers its own health UP: its database check passes now.
+
+    Readiness lags behind (a probe a second, three failures to turn unready), so after the
+    database came back a region can look ready and still turn unready for a moment.
+    """
+    code, pods = _get_json(cfg.url(f"kube-{region}", f"/api/v1/namespaces/{NAMESPACE}/pods"), 5.0)
+    if code != 200:
+        return False, "its API does not answer"
+    down = []
+    for pod in pods.get("items") or []:
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp"):
+            continue
+        port = (meta.get("annotations") or {}).get(PORT_ANNOTATION, "")
+        if not port.isdigit() or _get_json(f"http://{HOST}:{port}/actuator/health", 2.0)[0] != 200:
+            down.append(meta["name"])
+    return not down, f"{', '.join(sorted(down))} not UP" if down else "every pod UP"
+
+
+def wait_ready(
+    cfg: LabConfig, regions: tuple[str, ...] = REGIONS, timeout: float = 60.0, pods_first: bool = False
+) -> None:
+    """Wait until each region is ready; with ``pods_first``, until its pods answer UP themselves first."""
     deadline = time.monotonic() + timeout
     for region in regions:
         while True:
-            ok, why = region_ready(cfg, region)
+            ok, why = pods_up(cfg, region) if pods_first else (True, "")
+            if ok:
+                ok, why = region_ready(cfg, region)
             if ok:
                 break
             if time.monotonic() > deadline:
