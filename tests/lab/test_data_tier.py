@@ -19,7 +19,7 @@ def test_pair_replicates_a_row(lab):
         scalar(conn, "SELECT 1")
         conn.cursor().execute("INSERT INTO users (name, email) VALUES (%s, 'r@example.com')", (marker,))
     with db(lab, "db-replica") as conn:
-        wait_for(lambda: scalar(conn, "SELECT COUNT(*) FROM users WHERE name=%s", (marker,)) == 1, 10, "row on replica")
+        wait_for(lambda: scalar(conn, "SELECT COUNT(*) FROM users WHERE name=%s", (marker,)) == 1, 30, "row on replica")
 
 
 def test_replica_refuses_application_writes(lab):
@@ -55,7 +55,7 @@ def test_killed_primary_leaves_replica_data_intact(lab, healed):
         )
         written = scalar(conn, MINE)
     with db(lab, "db-replica") as conn:
-        wait_for(lambda: scalar(conn, MINE) == written, 10, "replica caught up")
+        wait_for(lambda: scalar(conn, MINE) == written, 30, "replica caught up")
     lab.break_fault("db-primary-down")
     with pytest.raises(pymysql.err.OperationalError):
         db(lab, "db-primary")

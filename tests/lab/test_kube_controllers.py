@@ -19,7 +19,7 @@ def test_rolling_update_makes_a_new_replicaset_and_completes(lab, scratch):
     c = api(lab, "primary")
     apps, core = client.AppsV1Api(c), client.CoreV1Api(c)
     apps.create_namespaced_deployment(scratch, demo_deployment("rolling", scratch, replicas=2))
-    wait_deployment_available(apps, "rolling", scratch, timeout=30)
+    wait_deployment_available(apps, "rolling", scratch, timeout=60)
     first = apps.list_namespaced_replica_set(scratch, label_selector="app=rolling").items
     assert len(first) == 1 and first[0].metadata.name.endswith(first[0].metadata.labels["pod-template-hash"])
     old_pods = {p.metadata.name for p in core.list_namespaced_pod(scratch, label_selector="app=rolling").items}
@@ -33,7 +33,7 @@ def test_rolling_update_makes_a_new_replicaset_and_completes(lab, scratch):
             }
         },
     )
-    wait_deployment_available(apps, "rolling", scratch, timeout=40)
+    wait_deployment_available(apps, "rolling", scratch, timeout=60)
     d = apps.read_namespaced_deployment("rolling", scratch)
     assert d.status.observed_generation == d.metadata.generation == 2
     assert d.metadata.annotations["deployment.kubernetes.io/revision"] == "2"
@@ -99,7 +99,7 @@ def test_hpa_enforces_min_and_max_and_reports_status(restored):
     auto.patch_namespaced_horizontal_pod_autoscaler("order-service", NS, {"spec": {"minReplicas": 3}})
     wait_for(
         lambda: apps.read_namespaced_deployment("order-service", NS).spec.replicas == 3,
-        20,
+        40,
         "the HPA to raise order-service to its new minimum",
     )
     hpa = auto.read_namespaced_horizontal_pod_autoscaler("order-service", NS)
@@ -109,7 +109,7 @@ def test_hpa_enforces_min_and_max_and_reports_status(restored):
     apps.patch_namespaced_deployment_scale("order-service", NS, {"spec": {"replicas": 7}})
     wait_for(
         lambda: apps.read_namespaced_deployment("order-service", NS).spec.replicas == 5,
-        20,
+        40,
         "the HPA to cap order-service at maxReplicas",
     )
 
@@ -213,7 +213,7 @@ def test_service_slow_delays_the_api_but_not_health(restored, healed):
     wait_for(slow, 30, "notification-service's /api to answer slowly", interval=0.5)
     t = time.monotonic()
     assert http(lab.cfg.url("lb-primary", "/notification-service/actuator/health"))[0] == 200
-    assert time.monotonic() - t < 1.0
+    assert time.monotonic() - t < 2.0  # not delayed: well under the fault's 2.5 s, with room for a loaded machine
     lab.heal("service-slow", "notification-service")
 
     def fast():
@@ -231,7 +231,7 @@ def test_region_down_freezes_the_primary_region_only(lab, healed):
     assert http(lab.cfg.url("lb-secondary", "/actuator/health"))[0] == 200
     assert http(lab.cfg.url("kube-secondary", "/healthz"))[0] == 200
     lab.heal("region-down")
-    wait_for(lambda: http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200, 15, "the primary LB to answer")
+    wait_for(lambda: http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200, 30, "the primary LB to answer")
     assert http(lab.cfg.url("kube-primary", "/healthz"))[0] == 200
 
 

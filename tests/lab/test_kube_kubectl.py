@@ -113,7 +113,7 @@ def test_rollout_restart_replaces_the_processes(restored, region):
     new = {p.metadata.name for p in pods_of(core, "payment-service")}
     assert len(new) == 2 and not new & old
     assert all(pod_processes(n) for n in new)
-    wait_for(lambda: not any(pod_processes(n) for n in old), 15, "the old pods' processes to exit")
+    wait_for(lambda: not any(pod_processes(n) for n in old), 30, "the old pods' processes to exit")
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -129,7 +129,7 @@ def test_deleted_pods_are_replaced(restored, region):
         pods = [p for p in pods_of(core, "user-service") if ready(p)]
         return len(pods) == 2 and not {p.metadata.name for p in pods} & old
 
-    wait_for(replaced, 20, "two new ready user-service pods")
+    wait_for(replaced, 60, "two new ready user-service pods")
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -176,7 +176,7 @@ def test_configmap_patch_then_rollout_restart_uses_the_new_db_host(restored, reg
             hosts.add(body.get("components", {}).get("db", {}).get("details", {}).get("host"))
         return hosts == {"localhost"}
 
-    wait_for(new_host, 10, "user-service health to report db host localhost")
+    wait_for(new_host, 30, "user-service health to report db host localhost")
 
 
 def test_apply_creates_then_configures(lab):

@@ -70,7 +70,7 @@ def test_up_cleans_up_after_a_killed_controller(own_lab):
         stderr=subprocess.PIPE,
     )
     # Kill the controller in the middle of `up`, once some lab processes exist.
-    wait_for(lambda: len(_lab_processes(lab_dir)) >= 2, 20, "lab processes to appear")
+    wait_for(lambda: len(_lab_processes(lab_dir)) >= 2, 60, "lab processes to appear")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert _lab_processes(lab_dir), "the killed controller left lab processes behind (that is the point)"
@@ -99,7 +99,7 @@ def test_down_stops_an_nginx_that_a_killed_controller_never_recorded(own_lab):
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for(lambda: port_open(cfg.ports["lb-global"]), 20, "the unrecorded nginx listening")
+        wait_for(lambda: port_open(cfg.ports["lb-global"]), 60, "the unrecorded nginx listening")
         assert nginx.pid in _lab_processes(lab_dir)
         assert incidentctl("lab", "down", *opt).returncode == 0
         assert nginx.wait(timeout=10) is not None

@@ -81,7 +81,7 @@ def test_recovered_old_primary_is_fenced_and_rejoins_the_new_primary(fresh_datab
     app_insert(lab, "db-replica", "written-on-the-new-primary")
     wait_for(
         lambda: count(lab, "db-primary", "SELECT COUNT(*) FROM heartbeat WHERE source='written-on-the-new-primary'"),
-        10,
+        30,
         "the new primary's row on the rejoined old primary",
     )
     assert app_write_refused(lab, "db-primary")

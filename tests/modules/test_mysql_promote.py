@@ -43,7 +43,7 @@ def still_replicating(lab) -> bool:
     app_insert(lab, "db-primary", marker)
     wait_for(
         lambda: count(lab, "db-replica", "SELECT COUNT(*) FROM heartbeat WHERE source=%s", (marker,)) == 1,
-        10,
+        30,
         "the new row on the replica",
     )
     return True
@@ -88,12 +88,13 @@ def test_failover_after_primary_killed_loses_no_row_and_a_second_run_changes_not
 
 def test_promotion_waits_until_the_relay_log_is_applied(fresh_databases, quiet_traffic):
     lab = fresh_databases
-    # A delayed replica: the IO thread has the rows, the SQL thread applies them 3 s later.
+    # A delayed replica: the IO thread has the rows, the SQL thread applies them 6 s later (long enough for
+    # the module to start and find them unapplied, even when an Ansible task takes seconds on a loaded machine).
     with mariadb.admin(lab.cfg, "db-replica", lab.secrets()) as conn:
-        mariadb.execute(conn, ["STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=3", "START SLAVE"])
+        mariadb.execute(conn, ["STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=6", "START SLAVE"])
     written = write_orders(lab, 20)
     target = admin_value(lab, "db-primary", "SELECT @@gtid_binlog_pos")
-    wait_for(lambda: replica_status(lab, "db-replica")["Gtid_IO_Pos"] == target, 5, "the replica to receive")
+    wait_for(lambda: replica_status(lab, "db-replica")["Gtid_IO_Pos"] == target, 30, "the replica to receive")
     assert count(lab, "db-replica", "SELECT COUNT(*) FROM orders") < written  # received, not applied yet
     lab.break_fault("db-primary-down")
 

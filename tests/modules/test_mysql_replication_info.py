@@ -78,7 +78,7 @@ def test_lagging_replica_reports_unknown_lag_and_what_is_not_applied(lab, healed
 
 def test_broken_replica_reports_the_io_error(lab, healed):
     lab.break_fault("replication-broken")
-    wait_for(lambda: (replica_status(lab, "db-replica") or {}).get("Last_IO_Errno"), 10, "the IO thread's error")
+    wait_for(lambda: (replica_status(lab, "db-replica") or {}).get("Last_IO_Errno"), 30, "the IO thread's error")
     res = run_module("mysql_replication_info", login(lab, "db-replica"))
     assert not res["failed"], res["msg"]
     rep = res["replication"]
