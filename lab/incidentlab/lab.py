@@ -4,7 +4,7 @@ State lives in the lab directory:
 
   lab.json       ports, status (starting | up | down), active faults
   secrets.json   per-lab passwords (0600)
-  run/           one record per process (pid, process group, start time)
+  run/           one record per process (pid, process group, start time); the traffic pause files
   logs/          one log per component
   mariadb/ prometheus/ alertmanager/ sinks/   configs and what the sinks received
   kubeconfig     contexts primary and secondary for the lab's two Kubernetes regions
@@ -214,8 +214,8 @@ class Lab:
         """Rebuild the database pair as it was after `up` (tests that promote or fence use this).
 
         The traffic generator is paused meanwhile (its writes would land between the schema and the
-        seed rows), and the cluster's services, which keep their database host and port, are waited
-        for until they are ready again, as after `up`.
+        seed rows). The cluster's services keep their database host and port and reconnect; this
+        returns once each of their pods answers UP and the regions are ready, as after `up`.
         """
         with self.locked():
             self.require_up()
@@ -235,6 +235,7 @@ class Lab:
         A generator that is not running, or is started later, sends nothing until `resume_traffic`,
         `heal` (without a fault name), `down` or `up`.
         """
+        already = traffic.pause_requested(self.cfg)
         token = traffic.request_pause(self.cfg)
         deadline = time.monotonic() + timeout
         while not traffic.pause_acknowledged(self.cfg, token):
@@ -242,7 +243,8 @@ class Lab:
             if rec is None or not rec.running:
                 return
             if time.monotonic() > deadline:
-                traffic.resume(self.cfg)
+                if not already:
+                    traffic.resume(self.cfg)
                 raise LabError(
                     f"the traffic generator did not pause within {timeout:.0f}s; "
                     f"see {self.cfg.path('logs', 'traffic.log')}"
