@@ -35,6 +35,14 @@ def healed(lab):
 
 
 @pytest.fixture
+def quiet_traffic(lab):
+    """For tests that count the primary's transactions, kill it or rejoin it: the traffic generator's
+    writes would make counts inexact and a killed primary diverge. Paused until the test ends."""
+    with lab.traffic_paused():
+        yield lab
+
+
+@pytest.fixture
 def fresh_databases(lab):
     """For tests that change database roles (promote, fence): the original pair is rebuilt afterwards."""
     yield lab

@@ -77,6 +77,32 @@ def pod_processes(pod_name: str) -> list[int]:
     return out
 
 
+def children(pid: int) -> list[tuple[int, int, str]]:
+    """(pid, process group, state) of each child of ``pid``."""
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            state, ppid, pgid = stat[stat.rindex(")") + 2 :].split()[:3]
+            if int(ppid) == pid:
+                out.append((int(entry.name), int(pgid), state))
+    return out
+
+
+def lb_settled(lab, region: str) -> bool:
+    """The region's nginx runs one generation of workers: no reload is half done.
+
+    After a reload nginx starts new workers and tells the old ones to stop only 100 ms later
+    (longer on a loaded machine); until they stop, some connections still get the previous
+    upstreams. Once a new-config answer has been seen, one worker left means every answer is new.
+    """
+    master = lab.procs.get(f"lb-{region}").pid
+    return len([c for c in children(master) if c[2] not in ("Z", "X")]) == 1
+
+
 def pods_of(core: client.CoreV1Api, app: str, ns: str = NS) -> list:
     return [
         p for p in core.list_namespaced_pod(ns, label_selector=f"app={app}").items if not p.metadata.deletion_timestamp

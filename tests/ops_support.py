@@ -125,7 +125,7 @@ class DemoServices:
         proc = subprocess.Popen([sys.executable, "-m", "incidentlab.demo_service"], env=env, stdout=subprocess.DEVNULL)
         self.procs.append(proc)
         base = f"http://{HOST}:{port}"
-        wait_for(lambda: get(base + "/actuator/health")[0] in (200, 503), 10, f"{name} answering")
+        wait_for(lambda: get(base + "/actuator/health")[0] in (200, 503), 30, f"{name} answering")
         return base, proc
 
     def stop_all(self) -> None:

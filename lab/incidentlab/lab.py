@@ -4,7 +4,7 @@ State lives in the lab directory:
 
   lab.json       ports, status (starting | up | down), active faults
   secrets.json   per-lab passwords (0600)
-  run/           one record per process (pid, process group, start time)
+  run/           one record per process (pid, process group, start time); the traffic pause files
   logs/          one log per component
   mariadb/ prometheus/ alertmanager/ sinks/   configs and what the sinks received
   kubeconfig     contexts primary and secondary for the lab's two Kubernetes regions
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import mariadb, monitoring
+from . import mariadb, monitoring, traffic
 from .config import HOST, LabConfig, port_free, port_open, read_json, write_json
 from .errors import LabError, LabInputError
 from .kube import cluster
@@ -109,6 +109,7 @@ class Lab:
             if stale:
                 progress(f"stopped {stale} leftover process(es) of an earlier run")
             shutil.rmtree(self.cfg.data_root, ignore_errors=True)
+            traffic.resume(self.cfg)  # a pause left by a crashed run does not outlive it
             self._check_ports()
             secrets = self.cfg.load_secrets(create=True)
             self._save(
@@ -200,6 +201,7 @@ class Lab:
     def down(self, progress: Progress = _quiet) -> int:
         with self.locked():
             stopped = self.procs.stop_all()
+            traffic.resume(self.cfg)
             shutil.rmtree(self.cfg.data_root, ignore_errors=True)
             for f in self.cfg.path("prometheus", "targets").glob("*.json"):
                 f.unlink()
@@ -209,13 +211,61 @@ class Lab:
             return stopped
 
     def reset_databases(self) -> None:
-        """Rebuild the database pair as it was after `up` (tests that promote or fence use this)."""
+        """Rebuild the database pair as it was after `up` (tests that promote or fence use this).
+
+        The traffic generator is paused meanwhile (its writes would land between the schema and the
+        seed rows). The cluster's services keep their database host and port and reconnect; this
+        returns once each of their pods answers UP and the regions are ready, as after `up`.
+        """
         with self.locked():
             self.require_up()
-            for name in mariadb.DB_NODES:
-                self.procs.stop(name, timeout=2)
-            mariadb.bootstrap_pair(self.cfg, self.procs, self.secrets())
-            self._save(faults=[f for f in self.active_faults() if not f["name"].startswith(("db-", "repl"))])
+            with self.traffic_paused():
+                for name in mariadb.DB_NODES:
+                    self.procs.stop(name, timeout=2)
+                mariadb.bootstrap_pair(self.cfg, self.procs, self.secrets())
+            faults = [f for f in self.active_faults() if not f["name"].startswith(("db-", "repl"))]
+            self._save(faults=faults)
+            if not faults:  # a cluster fault would keep a region from being ready: nothing to wait for
+                cluster.wait_ready(self.cfg, timeout=60, pods_first=True)
+
+    # -- traffic --------------------------------------------------------------
+    def pause_traffic(self, timeout: float = 20.0) -> None:
+        """Stop the traffic generator's requests; returns once none is in flight (its writes have landed).
+
+        A generator that is not running, or is started later, sends nothing until `resume_traffic`,
+        `heal` (without a fault name), `down` or `up`.
+        """
+        already = traffic.pause_requested(self.cfg)
+        token = traffic.request_pause(self.cfg)
+        deadline = time.monotonic() + timeout
+        while not traffic.pause_acknowledged(self.cfg, token):
+            rec = self.procs.get("traffic")
+            if rec is None or not rec.running:
+                return
+            if time.monotonic() > deadline:
+                if not already:
+                    traffic.resume(self.cfg)
+                raise LabError(
+                    f"the traffic generator did not pause within {timeout:.0f}s; "
+                    f"see {self.cfg.path('logs', 'traffic.log')}"
+                )
+            time.sleep(0.02)
+
+    def resume_traffic(self) -> bool:
+        """Let the traffic generator send again; True if it was paused."""
+        return traffic.resume(self.cfg)
+
+    @contextlib.contextmanager
+    def traffic_paused(self, timeout: float = 20.0) -> Iterator[None]:
+        """``with lab.traffic_paused():`` no generated request reaches the services (and their database)
+        inside; a pause that was already on stays on afterwards."""
+        already = traffic.pause_requested(self.cfg)
+        self.pause_traffic(timeout)
+        try:
+            yield
+        finally:
+            if not already:
+                self.resume_traffic()
 
     # -- status -------------------------------------------------------------
     def status(self) -> list[ComponentStatus]:
@@ -312,6 +362,8 @@ class Lab:
                 active.remove(f)
                 self._save(faults=active)
             if name is None:
+                if self.resume_traffic():
+                    messages.append("traffic generator resumed")
                 # Whatever else died (a crash, a kill by hand) is brought back too.
                 for rec in self.procs.records():
                     if not rec.running:

@@ -6,6 +6,11 @@ The marker makes cleanup independent of our own bookkeeping: after a crashed or
 killed controller, ``sweep`` still finds every lab process by scanning /proc.
 Records keep pid, process group and kernel start time, so a recycled pid is never
 mistaken for ours.
+
+nginx is the exception: it writes its process title over its environment, marker
+included. Its master keeps its command line in the title, so ``sweep`` knows it by
+its prefix (``-p <lab>/nginx/...``); its workers go with the master, and a master
+that has to be killed takes its process group (the workers) along.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ class ProcessTable:
     def __init__(self, run_dir: Path, lab_id: str):
         self.run_dir = run_dir
         self.lab_id = lab_id
+        # What an nginx master of this lab shows as its title (``run_dir`` is ``<lab>/run``).
+        self._nginx_prefix = f" -p {run_dir.absolute().parent / 'nginx'}/".encode()
 
     def _path(self, name: str) -> Path:
         return self.run_dir / f"{name}.proc.json"
@@ -151,21 +158,14 @@ class ProcessTable:
             self.forget(name)
 
     def sweep(self) -> list[int]:
-        """Pids of every live process that carries this lab's marker."""
-        needle = f"{MARKER_ENV}={self.lab_id}".encode()
+        """Pids of every live process that carries this lab's marker, and of this lab's nginx masters."""
         found = []
         me = os.getpid()
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
             pid = int(entry.name)
-            if pid == me:
-                continue
-            try:
-                env = Path(f"/proc/{pid}/environ").read_bytes()
-            except OSError:
-                continue
-            if needle in env.split(b"\0") and running(pid):
+            if pid != me and self._is_ours(pid) and running(pid):
                 found.append(pid)
         return found
 
@@ -174,7 +174,13 @@ class ProcessTable:
             env = Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             return False
-        return f"{MARKER_ENV}={self.lab_id}".encode() in env.split(b"\0")
+        if f"{MARKER_ENV}={self.lab_id}".encode() in env.split(b"\0"):
+            return True
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return title.startswith(b"nginx: master process ") and self._nginx_prefix in title.replace(b"\0", b" ")
 
     def stop_all(self, timeout: float = 5.0) -> int:
         """Stop every recorded component and any stray process with our marker. Returns how many were stopped."""
@@ -219,6 +225,11 @@ def _terminate(pids: set[int], timeout: float) -> None:
             os.kill(pid, signal.SIGCONT)
     left = _wait_gone(pids, timeout)
     for pid in left:
+        st = _stat(pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+            if st and st[1] == pid:
+                # A group leader takes its group along: nginx workers outlive a killed master otherwise.
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
     _wait_gone(left, 3.0)

@@ -5,12 +5,21 @@ active region) and one through the secondary region's load balancer (so both reg
 a baseline); one request in five is a POST that writes a row. A slow or failing service
 delays or fails only its own loop. Usage: ``python -m incidentlab.traffic --lab-dir DIR``.
 A summary line (requests per status) goes to stdout every 30 seconds.
+
+Pause and resume (tests that count the primary's transactions need it quiet): the control
+file ``run/traffic.pause`` holds a token. While it exists no request starts; once none is in
+flight either, the generator writes the token to ``run/traffic.paused``, so whoever paused
+it knows the databases get no more writes from it. Deleting the control file resumes it.
+A file rather than SIGSTOP: a stopped process cannot finish the requests it has sent, so a
+pause could never say when the last write has landed.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
+import os
 import random
 import signal
 import sys
@@ -18,6 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from .config import LabConfig
 
@@ -26,6 +36,57 @@ ENTRY_POINTS = ("lb-global", "lb-secondary")
 INTERVAL = 1.0
 TIMEOUT = 5.0
 POST_SHARE = 0.2
+CONTROL_POLL = 0.05  # how often the generator looks at the pause file
+
+
+def pause_file(cfg: LabConfig) -> Path:
+    return cfg.path("run", "traffic.pause")
+
+
+def ack_file(cfg: LabConfig) -> Path:
+    return cfg.path("run", "traffic.paused")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def request_pause(cfg: LabConfig) -> str:
+    """Ask the generator to pause; returns the token it acknowledges once nothing is in flight."""
+    token = f"{os.getpid()}-{time.time_ns()}"
+    path = pause_file(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(token)
+    tmp.replace(path)
+    return token
+
+
+def pause_acknowledged(cfg: LabConfig, token: str) -> bool:
+    return _read(ack_file(cfg)) == token
+
+
+def pause_requested(cfg: LabConfig) -> bool:
+    return pause_file(cfg).exists()
+
+
+def resume(cfg: LabConfig) -> bool:
+    """Let the generator send again; True if it was paused."""
+    try:
+        pause_file(cfg).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def describe(cfg: LabConfig) -> str:
+    if not pause_requested(cfg):
+        return "10 requests/s"
+    since = time.strftime("%H:%M:%S", time.localtime(pause_file(cfg).stat().st_mtime))
+    return f"paused since {since} (`incidentctl lab heal` resumes it)"
 
 
 class Traffic:
@@ -35,6 +96,10 @@ class Traffic:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.counts: collections.Counter = collections.Counter()
+        # The pause gate: no request starts while paused; in_flight counts the ones sent.
+        self.gate = threading.Condition()
+        self.paused = False
+        self.in_flight = 0
 
     def one(self, entry: str, service: str) -> str:
         post = random.random() < POST_SHARE
@@ -54,17 +119,66 @@ class Traffic:
         except (OSError, ValueError):
             return "timeout/refused"
 
+    def _enter(self) -> bool:
+        """Wait while paused, then count a request as in flight; False when stopping."""
+        while True:
+            with self.gate:
+                if not self.paused:
+                    self.in_flight += 1
+                    return True
+                while self.paused and not self.stop.is_set():
+                    self.gate.wait(0.5)
+            # Spread the loops over the interval again, so a resume is no burst.
+            if self.stop.wait(random.uniform(0, self.interval)):
+                return False
+
+    def _leave(self) -> None:
+        with self.gate:
+            self.in_flight -= 1
+            self.gate.notify_all()
+
     def loop(self, entry: str, service: str) -> None:
         # Spread the loops over the interval so the load is even.
         self.stop.wait(random.uniform(0, self.interval))
         while not self.stop.is_set():
+            if not self._enter():
+                break
             started = time.monotonic()
-            outcome = self.one(entry, service)
+            try:
+                outcome = self.one(entry, service)
+            finally:
+                self._leave()
             with self.lock:
                 self.counts[(entry, outcome)] += 1
             self.stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
+    def control(self) -> None:
+        """Follow the pause file: pause (and acknowledge once drained) or resume."""
+        acked = None
+        while not self.stop.wait(CONTROL_POLL):
+            token = _read(pause_file(self.cfg))
+            if token is None:
+                if self.paused:
+                    with self.gate:
+                        self.paused = False
+                        self.gate.notify_all()
+                    with contextlib.suppress(FileNotFoundError):
+                        ack_file(self.cfg).unlink()
+                    print("traffic: resumed", flush=True)
+                acked = None
+            elif token != acked:
+                with self.gate:
+                    self.paused = True
+                    self.gate.wait_for(lambda: self.in_flight == 0)
+                tmp = ack_file(self.cfg).with_suffix(".tmp")
+                tmp.write_text(token)
+                tmp.replace(ack_file(self.cfg))
+                acked = token
+                print("traffic: paused, no request in flight", flush=True)
+
     def run(self, report_every: float = 30.0) -> None:
+        self.paused = pause_requested(self.cfg)  # started while a pause is asked for: send nothing
+        threading.Thread(target=self.control, daemon=True).start()
         for entry in ENTRY_POINTS:
             for service in SERVICES:
                 threading.Thread(target=self.loop, args=(entry, service), daemon=True).start()

@@ -9,6 +9,7 @@ import uuid
 import pymysql
 import pytest
 
+from kubeutil import http
 from support import db, incidentctl, scalar, wait_for
 
 
@@ -18,7 +19,7 @@ def test_pair_replicates_a_row(lab):
         scalar(conn, "SELECT 1")
         conn.cursor().execute("INSERT INTO users (name, email) VALUES (%s, 'r@example.com')", (marker,))
     with db(lab, "db-replica") as conn:
-        wait_for(lambda: scalar(conn, "SELECT COUNT(*) FROM users WHERE name=%s", (marker,)) == 1, 10, "row on replica")
+        wait_for(lambda: scalar(conn, "SELECT COUNT(*) FROM users WHERE name=%s", (marker,)) == 1, 30, "row on replica")
 
 
 def test_replica_refuses_application_writes(lab):
@@ -54,7 +55,7 @@ def test_killed_primary_leaves_replica_data_intact(lab, healed):
         )
         written = scalar(conn, MINE)
     with db(lab, "db-replica") as conn:
-        wait_for(lambda: scalar(conn, MINE) == written, 10, "replica caught up")
+        wait_for(lambda: scalar(conn, MINE) == written, 30, "replica caught up")
     lab.break_fault("db-primary-down")
     with pytest.raises(pymysql.err.OperationalError):
         db(lab, "db-primary")
@@ -77,7 +78,7 @@ def test_passwords_are_private_and_never_in_status(lab):
         assert password not in res.stdout
 
 
-def test_reset_rebuilds_the_original_pair(lab):
+def test_reset_rebuilds_the_original_pair_and_the_services_use_it_at_once(lab):
     with db(lab, "db-primary") as conn:
         conn.cursor().execute("INSERT INTO users (name, email) VALUES ('temp', 't@example.com')")
     lab.reset_databases()
@@ -85,3 +86,9 @@ def test_reset_rebuilds_the_original_pair(lab):
         assert scalar(conn, "SELECT COUNT(*) FROM users WHERE name='temp'") == 0
     with db(lab, "db-replica") as conn:
         assert scalar(conn, "SELECT @@read_only") == 1
+    # The cluster's services keep the database's address: they reconnect, and reset returns once they have.
+    for region in ("primary", "secondary"):
+        code, body, _ = http(lab.cfg.url(f"lb-{region}", "/order-service/api/records"), method="POST")
+        assert code == 201, (region, code, body)
+        with db(lab, "db-primary") as conn:
+            assert scalar(conn, "SELECT COUNT(*) FROM orders WHERE id=%s", (body["id"],)) == 1

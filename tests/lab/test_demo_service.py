@@ -57,7 +57,7 @@ def service(lab):
         )
         procs.append(proc)
         base = f"http://{HOST}:{port}"
-        wait_for(lambda: _get(base + "/actuator/health")[0] in (200, 503), 10, "service answering")
+        wait_for(lambda: _get(base + "/actuator/health")[0] in (200, 503), 30, "service answering")
         return base, proc
 
     yield start
@@ -102,13 +102,13 @@ def test_health_down_when_database_dies_and_up_when_it_returns(service, lab, hea
     base, _ = service()
     assert _get(base + "/actuator/health")[0] == 200
     lab.break_fault("db-primary-down")
-    _, body = wait_for(lambda: (r := _get(base + "/actuator/health"))[0] == 503 and r, 10, "health DOWN")
+    _, body = wait_for(lambda: (r := _get(base + "/actuator/health"))[0] == 503 and r, 30, "health DOWN")
     assert body["status"] == "DOWN"
     assert body["components"]["db"]["status"] == "DOWN"
     assert body["components"]["db"]["details"]["error"]
     assert _get(base + "/api/records", "POST")[0] == 503
     lab.heal("db-primary-down")
-    wait_for(lambda: _get(base + "/actuator/health")[0] == 200, 10, "health UP again")
+    wait_for(lambda: _get(base + "/actuator/health")[0] == 200, 30, "health UP again")
 
 
 def test_read_only_database_makes_health_down_with_the_reason(service):

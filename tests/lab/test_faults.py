@@ -27,7 +27,7 @@ def test_replica_lag_stops_the_sql_thread_and_heal_catches_up(lab, healed):
 def test_replication_broken_alert_reaches_the_webhook_sink(lab, healed):
     before = max((r["seq"] for r in sinks.read_requests(lab.cfg)), default=0)
     lab.break_fault("replication-broken")
-    rs = wait_for(lambda: (s := _replica_status(lab))["Last_IO_Errno"] and s, 10, "IO thread error")
+    rs = wait_for(lambda: (s := _replica_status(lab))["Last_IO_Errno"] and s, 30, "IO thread error")
     assert rs["Slave_IO_Running"] != "Yes"
     assert "Access denied" in rs["Last_IO_Error"]
 

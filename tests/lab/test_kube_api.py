@@ -208,11 +208,11 @@ def test_delete_propagation(lab, scratch, policy, rs_left):
     apps, core = client.AppsV1Api(c), client.CoreV1Api(c)
     name = f"cascade-{policy.lower()}"
     apps.create_namespaced_deployment(scratch, demo_deployment(name, scratch, replicas=1))
-    wait_for(lambda: core.list_namespaced_pod(scratch, label_selector=f"app={name}").items, 15, "its pod")
+    wait_for(lambda: core.list_namespaced_pod(scratch, label_selector=f"app={name}").items, 30, "its pod")
     apps.delete_namespaced_deployment(name, scratch, propagation_policy=policy)
     wait_for(
         lambda: name not in {d.metadata.name for d in apps.list_namespaced_deployment(scratch).items},
-        20,
+        60,
         "the deployment to be gone",
     )
     rss = apps.list_namespaced_replica_set(scratch, label_selector=f"app={name}").items
@@ -222,12 +222,12 @@ def test_delete_propagation(lab, scratch, policy, rs_left):
     else:
         wait_for(
             lambda: not apps.list_namespaced_replica_set(scratch, label_selector=f"app={name}").items,
-            20,
+            60,
             "the replica set to be deleted with its owner",
         )
     wait_for(
         lambda: not core.list_namespaced_pod(scratch, label_selector=f"app={name}").items,
-        20,
+        60,
         "the pods to be deleted with their owner",
     )
 
@@ -241,14 +241,14 @@ def test_scale_subresource(lab, scratch):
     apps.patch_namespaced_deployment_scale("scaled", scratch, {"spec": {"replicas": 2}})
     d = apps.read_namespaced_deployment("scaled", scratch)
     assert d.spec.replicas == 2 and d.metadata.generation == 2
-    wait_deployment_available(apps, "scaled", scratch, timeout=30)
+    wait_deployment_available(apps, "scaled", scratch, timeout=60)
     apps.delete_namespaced_deployment("scaled", scratch)
 
 
 def test_pod_log_options(lab):
     core = client.CoreV1Api(api(lab, "primary"))
     pod = core.list_namespaced_pod(NS, label_selector="app=order-service").items[0].metadata.name
-    wait_for(lambda: len(core.read_namespaced_pod_log(pod, NS).splitlines()) >= 3, 20, "a few log lines")
+    wait_for(lambda: len(core.read_namespaced_pod_log(pod, NS).splitlines()) >= 3, 60, "a few log lines")
     two = core.read_namespaced_pod_log(pod, NS, tail_lines=2).splitlines()
     assert len(two) == 2 and all(json.loads(line)["pod"] == pod for line in two)
     stamped = core.read_namespaced_pod_log(pod, NS, tail_lines=1, timestamps=True)

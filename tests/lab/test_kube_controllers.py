@@ -3,15 +3,13 @@ the cluster's faults (what they change is what the real components report)."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
-from kubeutil import NS, api, demo_deployment, http, pods_of, ready, wait_deployment_available
+from kubeutil import NS, api, children, demo_deployment, http, lb_settled, pods_of, ready, wait_deployment_available
 from support import wait_for
 
 pytestmark = pytest.mark.lab
@@ -21,7 +19,7 @@ def test_rolling_update_makes_a_new_replicaset_and_completes(lab, scratch):
     c = api(lab, "primary")
     apps, core = client.AppsV1Api(c), client.CoreV1Api(c)
     apps.create_namespaced_deployment(scratch, demo_deployment("rolling", scratch, replicas=2))
-    wait_deployment_available(apps, "rolling", scratch, timeout=30)
+    wait_deployment_available(apps, "rolling", scratch, timeout=60)
     first = apps.list_namespaced_replica_set(scratch, label_selector="app=rolling").items
     assert len(first) == 1 and first[0].metadata.name.endswith(first[0].metadata.labels["pod-template-hash"])
     old_pods = {p.metadata.name for p in core.list_namespaced_pod(scratch, label_selector="app=rolling").items}
@@ -35,7 +33,7 @@ def test_rolling_update_makes_a_new_replicaset_and_completes(lab, scratch):
             }
         },
     )
-    wait_deployment_available(apps, "rolling", scratch, timeout=40)
+    wait_deployment_available(apps, "rolling", scratch, timeout=60)
     d = apps.read_namespaced_deployment("rolling", scratch)
     assert d.status.observed_generation == d.metadata.generation == 2
     assert d.metadata.annotations["deployment.kubernetes.io/revision"] == "2"
@@ -101,7 +99,7 @@ def test_hpa_enforces_min_and_max_and_reports_status(restored):
     auto.patch_namespaced_horizontal_pod_autoscaler("order-service", NS, {"spec": {"minReplicas": 3}})
     wait_for(
         lambda: apps.read_namespaced_deployment("order-service", NS).spec.replicas == 3,
-        20,
+        40,
         "the HPA to raise order-service to its new minimum",
     )
     hpa = auto.read_namespaced_horizontal_pod_autoscaler("order-service", NS)
@@ -111,7 +109,7 @@ def test_hpa_enforces_min_and_max_and_reports_status(restored):
     apps.patch_namespaced_deployment_scale("order-service", NS, {"spec": {"replicas": 7}})
     wait_for(
         lambda: apps.read_namespaced_deployment("order-service", NS).spec.replicas == 5,
-        20,
+        40,
         "the HPA to cap order-service at maxReplicas",
     )
 
@@ -123,14 +121,22 @@ def test_service_down_crash_loops_current_pods_and_a_rolling_restart_heals_it(re
     before = {p.metadata.name for p in pods_of(core, "inventory-service")}
     lab.break_fault("service-down", "inventory-service")
 
+    service = lab.cfg.url("lb-primary", "/inventory-service/actuator/health")
+
     def down():
         ep = core.read_namespaced_endpoints("inventory-service", NS)
         ready_addrs = [a for s in ep.subsets or [] for a in s.addresses or []]
-        return not ready_addrs and http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 503
+        code, body, _ = http(service)
+        return not ready_addrs and code == 503 and "no ready endpoints" in body.get("error", "")
 
-    wait_for(down, 20, "inventory-service to lose its ready endpoints and the region health to go DOWN")
-    code, body, _ = http(lab.cfg.url("lb-primary", "/inventory-service/actuator/health"))
-    assert code == 503 and "no ready endpoints" in body["error"]
+    # Until the endpoints drop the killed pods nginx answers 502 (every upstream refuses), as a real
+    # one does; then the LB reloads, and for ~100 ms its old worker still answers with the old upstreams.
+    wait_for(down, 30, "inventory-service to lose its ready endpoints and the LB to answer 503 for it")
+    wait_for(lambda: lb_settled(lab, "primary"), 15, "lb-primary's reload to complete")
+    for _ in range(10):  # from then on every answer says the same
+        code, body, _ = http(service)
+        assert code == 503 and "no ready endpoints" in body["error"]
+        assert http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 503
     assert http(lab.cfg.url("lb-secondary", "/inventory-service/actuator/health"))[0] == 200  # one region only
     wait_for(
         lambda: any(
@@ -138,7 +144,7 @@ def test_service_down_crash_loops_current_pods_and_a_rolling_restart_heals_it(re
             for p in pods_of(core, "inventory-service")
             for cs in p.status.container_statuses or []
         ),
-        20,
+        30,
         "the poisoned pods to restart",
     )
 
@@ -161,7 +167,7 @@ def test_service_down_crash_loops_current_pods_and_a_rolling_restart_heals_it(re
     wait_deployment_available(apps, "inventory-service", timeout=60)
     after = {p.metadata.name for p in pods_of(core, "inventory-service") if ready(p)}
     assert len(after) == 2 and not after & before
-    wait_for(lambda: http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200, 10, "the region to be UP again")
+    wait_for(lambda: http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200, 30, "the region to be UP again")
 
 
 def test_bad_config_breaks_the_service_with_a_visible_wrong_host(restored, healed):
@@ -171,21 +177,25 @@ def test_bad_config_breaks_the_service_with_a_visible_wrong_host(restored, heale
     assert core.read_namespaced_config_map("microservice-config", NS).data["db.host"] == "127.0.0.2"
 
     def broken():
+        """Health of each pod once all are unready and the LB says 503: unready alone may only mean
+        that the restarted containers are not listening yet (seconds on a loaded machine)."""
         pods = pods_of(core, "payment-service")
-        return (
-            all(not ready(p) for p in pods)
-            and http(lab.cfg.url("lb-primary", "/payment-service/actuator/health"))[0] == 503
-        )
+        if not pods or any(ready(p) for p in pods):
+            return None
+        if http(lab.cfg.url("lb-primary", "/payment-service/actuator/health"))[0] != 503:
+            return None
+        bodies = [
+            http(f"http://127.0.0.1:{p.metadata.annotations['incidentlab.io/port']}/actuator/health")[1] for p in pods
+        ]
+        return bodies if all(b.get("status") == "DOWN" for b in bodies) else None
 
-    wait_for(broken, 20, "payment-service to be unready")
-    port = pods_of(core, "payment-service")[0].metadata.annotations["incidentlab.io/port"]
-    _, body, _ = http(f"http://127.0.0.1:{port}/actuator/health")
-    assert body["status"] == "DOWN" and body["components"]["db"]["details"]["host"] == "127.0.0.2"
+    bodies = wait_for(broken, 30, "payment-service's pods to be unready and answer health DOWN")
+    assert all(b["components"]["db"]["details"]["host"] == "127.0.0.2" for b in bodies), bodies
     lab.heal("bad-config", "payment-service")
     assert core.read_namespaced_config_map("microservice-config", NS).data["db.host"] == "127.0.0.1"
     wait_for(
         lambda: http(lab.cfg.url("lb-primary", "/payment-service/actuator/health"))[0] == 200,
-        20,
+        30,
         "payment-service to be healthy again",
     )
 
@@ -203,7 +213,7 @@ def test_service_slow_delays_the_api_but_not_health(restored, healed):
     wait_for(slow, 30, "notification-service's /api to answer slowly", interval=0.5)
     t = time.monotonic()
     assert http(lab.cfg.url("lb-primary", "/notification-service/actuator/health"))[0] == 200
-    assert time.monotonic() - t < 1.0
+    assert time.monotonic() - t < 2.0  # not delayed: well under the fault's 2.5 s, with room for a loaded machine
     lab.heal("service-slow", "notification-service")
 
     def fast():
@@ -221,33 +231,18 @@ def test_region_down_freezes_the_primary_region_only(lab, healed):
     assert http(lab.cfg.url("lb-secondary", "/actuator/health"))[0] == 200
     assert http(lab.cfg.url("kube-secondary", "/healthz"))[0] == 200
     lab.heal("region-down")
-    wait_for(lambda: http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200, 15, "the primary LB to answer")
+    wait_for(lambda: http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200, 30, "the primary LB to answer")
     assert http(lab.cfg.url("kube-primary", "/healthz"))[0] == 200
-
-
-def _children(pid: int) -> list[tuple[int, int, str]]:
-    """(pid, process group, state) of each child of ``pid``."""
-    out = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(f"/proc/{entry.name}/stat").read_text()
-            except OSError:
-                continue
-            state, ppid, pgid = stat[stat.rindex(")") + 2 :].split()[:3]
-            if int(ppid) == pid:
-                out.append((int(entry.name), int(pgid), state))
-    return out
 
 
 def test_pods_are_children_of_the_emulator_in_its_group_and_reaped(lab):
     for region in ("primary", "secondary"):
         rec = lab.procs.get(f"kube-{region}")
-        children = _children(rec.pid)
-        assert len(children) >= 16  # 10 services' pods and 6 kube-system pods
-        assert {pgid for _, pgid, _ in children} == {rec.pgid}
-        # A pod that just exited may be a zombie until the kubelet's next pass (0.5 s), never longer.
-        wait_for(lambda r=rec: all(state != "Z" for *_, state in _children(r.pid)), 3, "no zombie pod process")
+        kids = children(rec.pid)
+        assert len(kids) >= 16  # 10 services' pods and 6 kube-system pods
+        assert {pgid for _, pgid, _ in kids} == {rec.pgid}
+        # A pod that just exited may be a zombie until the kubelet's next pass (every 0.5 s).
+        wait_for(lambda r=rec: all(state != "Z" for *_, state in children(r.pid)), 10, "no zombie pod process")
 
 
 def test_lab_status_lists_the_cluster(lab):

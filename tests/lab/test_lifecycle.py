@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from incidentlab.config import HOST, LabConfig, port_open
-from incidentlab.procs import ProcessTable
+from incidentlab.kube import lb
+from incidentlab.procs import MARKER_ENV, ProcessTable
 from support import incidentctl, lab_port_base, wait_for
 
 PORT_BASE = lab_port_base() + 1000  # the second half of this run's claimed range
@@ -69,7 +70,7 @@ def test_up_cleans_up_after_a_killed_controller(own_lab):
         stderr=subprocess.PIPE,
     )
     # Kill the controller in the middle of `up`, once some lab processes exist.
-    wait_for(lambda: len(_lab_processes(lab_dir)) >= 2, 20, "lab processes to appear")
+    wait_for(lambda: len(_lab_processes(lab_dir)) >= 2, 60, "lab processes to appear")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert _lab_processes(lab_dir), "the killed controller left lab processes behind (that is the point)"
@@ -79,6 +80,33 @@ def test_up_cleans_up_after_a_killed_controller(own_lab):
     assert json.loads(incidentctl("lab", "status", "--json", *opt).stdout)["healthy"] is True
     assert incidentctl("lab", "down", *opt).returncode == 0
     assert _lab_processes(lab_dir) == []
+
+
+def test_down_stops_an_nginx_that_a_killed_controller_never_recorded(own_lab):
+    """nginx writes its title over its environment (and the lab's marker): `down` knows it by its prefix.
+
+    A controller killed while it starts nginx (Popen waits for the exec) leaves an nginx without a record.
+    """
+    lab_dir, opt = own_lab
+    cfg = LabConfig(lab_dir, PORT_BASE)
+    cfg.ensure_dir()
+    lb.write_global(cfg)
+    nginx = subprocess.Popen(
+        lb.nginx_argv(cfg, "global"),
+        env={**os.environ, MARKER_ENV: cfg.lab_id},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: port_open(cfg.ports["lb-global"]), 60, "the unrecorded nginx listening")
+        assert nginx.pid in _lab_processes(lab_dir)
+        assert incidentctl("lab", "down", *opt).returncode == 0
+        assert nginx.wait(timeout=10) is not None
+        assert not port_open(cfg.ports["lb-global"]) and _lab_processes(lab_dir) == []
+    finally:
+        if nginx.poll() is None:
+            os.killpg(nginx.pid, signal.SIGKILL)  # with its worker
 
 
 def test_unknown_fault_is_one_clear_line(own_lab):

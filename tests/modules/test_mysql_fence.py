@@ -28,7 +28,7 @@ def fail_over(lab) -> None:
     assert res["promoted"], res["msg"]
 
 
-def test_recovered_old_primary_is_fenced_and_rejoins_the_new_primary(fresh_databases):
+def test_recovered_old_primary_is_fenced_and_rejoins_the_new_primary(fresh_databases, quiet_traffic):
     lab = fresh_databases
     fail_over(lab)
     restart_writable(lab, "db-primary")
@@ -81,7 +81,7 @@ def test_recovered_old_primary_is_fenced_and_rejoins_the_new_primary(fresh_datab
     app_insert(lab, "db-replica", "written-on-the-new-primary")
     wait_for(
         lambda: count(lab, "db-primary", "SELECT COUNT(*) FROM heartbeat WHERE source='written-on-the-new-primary'"),
-        10,
+        30,
         "the new primary's row on the rejoined old primary",
     )
     assert app_write_refused(lab, "db-primary")
@@ -120,7 +120,7 @@ def test_fencing_a_writable_primary_ends_its_open_sessions_and_keeps_the_ones_as
     assert again["changed"] is False and again["statements"] == []
 
 
-def test_a_diverged_old_primary_is_refused_by_the_new_primary_and_stays_fenced(fresh_databases):
+def test_a_diverged_old_primary_is_refused_by_the_new_primary_and_stays_fenced(fresh_databases, quiet_traffic):
     lab = fresh_databases
     # The old primary commits a row the replica never receives, then dies.
     with mariadb.admin(lab.cfg, "db-replica", lab.secrets()) as conn:

@@ -43,13 +43,13 @@ def still_replicating(lab) -> bool:
     app_insert(lab, "db-primary", marker)
     wait_for(
         lambda: count(lab, "db-replica", "SELECT COUNT(*) FROM heartbeat WHERE source=%s", (marker,)) == 1,
-        10,
+        30,
         "the new row on the replica",
     )
     return True
 
 
-def test_failover_after_primary_killed_loses_no_row_and_a_second_run_changes_nothing(fresh_databases):
+def test_failover_after_primary_killed_loses_no_row_and_a_second_run_changes_nothing(fresh_databases, quiet_traffic):
     lab = fresh_databases
     written = write_orders(lab, 200)
     mariadb.wait_caught_up(lab.cfg, lab.secrets(), "db-replica", "db-primary")
@@ -86,14 +86,15 @@ def test_failover_after_primary_killed_loses_no_row_and_a_second_run_changes_not
     assert_no_secrets(lab, res, again)
 
 
-def test_promotion_waits_until_the_relay_log_is_applied(fresh_databases):
+def test_promotion_waits_until_the_relay_log_is_applied(fresh_databases, quiet_traffic):
     lab = fresh_databases
-    # A delayed replica: the IO thread has the rows, the SQL thread applies them 3 s later.
+    # A delayed replica: the IO thread has the rows, the SQL thread applies them 6 s later (long enough for
+    # the module to start and find them unapplied, even when an Ansible task takes seconds on a loaded machine).
     with mariadb.admin(lab.cfg, "db-replica", lab.secrets()) as conn:
-        mariadb.execute(conn, ["STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=3", "START SLAVE"])
+        mariadb.execute(conn, ["STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=6", "START SLAVE"])
     written = write_orders(lab, 20)
     target = admin_value(lab, "db-primary", "SELECT @@gtid_binlog_pos")
-    wait_for(lambda: replica_status(lab, "db-replica")["Gtid_IO_Pos"] == target, 5, "the replica to receive")
+    wait_for(lambda: replica_status(lab, "db-replica")["Gtid_IO_Pos"] == target, 30, "the replica to receive")
     assert count(lab, "db-replica", "SELECT COUNT(*) FROM orders") < written  # received, not applied yet
     lab.break_fault("db-primary-down")
 
@@ -104,7 +105,9 @@ def test_promotion_waits_until_the_relay_log_is_applied(fresh_databases):
     assert count(lab, "db-replica", "SELECT COUNT(*) FROM orders") == written
 
 
-def test_lagging_replica_is_refused_with_the_reasons_and_force_promotes_saying_what_it_overrode(fresh_databases):
+def test_lagging_replica_is_refused_with_the_reasons_and_force_promotes_saying_what_it_overrode(
+    fresh_databases, quiet_traffic
+):
     lab = fresh_databases
     lab.break_fault("replica-lag")
 
@@ -131,7 +134,7 @@ def test_lagging_replica_is_refused_with_the_reasons_and_force_promotes_saying_w
     assert_no_secrets(lab, refused, forced)
 
 
-def test_check_mode_changes_nothing_and_the_replica_keeps_replicating(fresh_databases):
+def test_check_mode_changes_nothing_and_the_replica_keeps_replicating(fresh_databases, quiet_traffic):
     lab = fresh_databases
     res = run_module(
         "mysql_promote",
@@ -157,7 +160,7 @@ def test_check_mode_changes_nothing_and_the_replica_keeps_replicating(fresh_data
     assert_no_secrets(lab, res)
 
 
-def test_reachable_writable_old_primary_is_refused_unless_fenced_first(fresh_databases):
+def test_reachable_writable_old_primary_is_refused_unless_fenced_first(fresh_databases, quiet_traffic):
     lab = fresh_databases
     refused = run_module("mysql_promote", login(lab, "db-replica"))
     assert refused["failed"]

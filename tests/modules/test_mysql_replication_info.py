@@ -24,7 +24,7 @@ def both(lab, **extra):
     )
 
 
-def test_primary_and_replica_in_one_task(lab):
+def test_primary_and_replica_in_one_task(lab, quiet_traffic):
     mariadb.wait_caught_up(lab.cfg, lab.secrets(), "db-replica", "db-primary")
     res = both(lab, processlist=True)
     assert not res["failed"], res["msg"]
@@ -64,7 +64,7 @@ def test_single_server_form_returns_the_state_at_the_top(lab):
     assert "processlist" not in res
 
 
-def test_lagging_replica_reports_unknown_lag_and_what_is_not_applied(lab, healed):
+def test_lagging_replica_reports_unknown_lag_and_what_is_not_applied(lab, healed, quiet_traffic):
     lab.break_fault("replica-lag")
     res = run_module("mysql_replication_info", login(lab, "db-replica"))
     assert not res["failed"], res["msg"]
@@ -78,7 +78,7 @@ def test_lagging_replica_reports_unknown_lag_and_what_is_not_applied(lab, healed
 
 def test_broken_replica_reports_the_io_error(lab, healed):
     lab.break_fault("replication-broken")
-    wait_for(lambda: (replica_status(lab, "db-replica") or {}).get("Last_IO_Errno"), 10, "the IO thread's error")
+    wait_for(lambda: (replica_status(lab, "db-replica") or {}).get("Last_IO_Errno"), 30, "the IO thread's error")
     res = run_module("mysql_replication_info", login(lab, "db-replica"))
     assert not res["failed"], res["msg"]
     rep = res["replication"]
@@ -88,7 +88,7 @@ def test_broken_replica_reports_the_io_error(lab, healed):
     assert "io error 1045" in res["summary"]
 
 
-def test_primary_down_is_a_finding_when_asked_and_a_clear_failure_by_default(lab, healed):
+def test_primary_down_is_a_finding_when_asked_and_a_clear_failure_by_default(lab, healed, quiet_traffic):
     lab.break_fault("db-primary-down")
     res = both(lab, fail_on_unreachable=False)
     assert not res["failed"], res["msg"]

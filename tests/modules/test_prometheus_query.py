@@ -21,7 +21,7 @@ def _mysql_up(lab):
 
 
 def test_queries_and_alerts_come_back_as_data_and_go_to_the_incident_record(lab, tmp_path):
-    wait_for(lambda: len(_mysql_up(lab)) == 2, 20, "both databases scraped")
+    wait_for(lambda: len(_mysql_up(lab)) == 2, 60, "both databases scraped")
     dest = tmp_path / "metrics.json"
     args = {
         "url": lab.cfg.url("prometheus"),

@@ -85,7 +85,7 @@ def test_lab_services_up_and_a_killed_service_down_with_its_error(lab, services)
 def test_database_fault_fails_by_default_naming_the_failing_component(lab, services, healed):
     url, _ = services.start("payment-service")
     lab.break_fault("db-primary-down")
-    wait_for(lambda: get(url + "/actuator/health")[0] == 503, 10, "payment-service health DOWN")
+    wait_for(lambda: get(url + "/actuator/health")[0] == 503, 30, "payment-service health DOWN")
 
     res = run_module(
         "service_health",

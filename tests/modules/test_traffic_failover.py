@@ -82,7 +82,7 @@ class GlobalLB:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        wait_for(lambda: self.pid_file.exists() and self.serving() == "primary", 10, "nginx proxying to primary")
+        wait_for(lambda: self.pid_file.exists() and self.serving() == "primary", 30, "nginx proxying to primary")
         return self
 
     def stop_nginx(self) -> None:
@@ -273,4 +273,4 @@ def test_without_a_pid_file_nginx_is_reloaded_by_its_own_command(lb):
     assert not res["failed"], res.get("msg")
     assert res["reload"] == {"method": "command", "complete": None}
     # `nginx -s reload` returns before the workers changed: poll
-    wait_for(lambda: lb.serving() == "secondary", 5, "traffic through nginx to reach secondary")
+    wait_for(lambda: lb.serving() == "secondary", 30, "traffic through nginx to reach secondary")

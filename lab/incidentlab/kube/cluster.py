@@ -20,10 +20,12 @@ from pathlib import Path
 
 import yaml
 
+from .. import traffic as generator
 from ..config import DB_NAME, DB_USERS, HOST, LabConfig, port_free
 from ..errors import LabError
 from ..procs import ProcessTable
 from . import faults, lb
+from .controllers import PORT_ANNOTATION
 from .manifests import DbParams
 from .server import REGIONS
 
@@ -189,11 +191,36 @@ def region_ready(cfg: LabConfig, region: str) -> tuple[bool, str]:
     return True, "ready"
 
 
-def wait_ready(cfg: LabConfig, regions: tuple[str, ...] = REGIONS, timeout: float = 60.0) -> None:
+def pods_up(cfg: LabConfig, region: str) -> tuple[bool, str]:
+    """Every pod of the services answers its own health UP: its database check passes now.
+
+    Readiness lags behind (a probe a second, three failures to turn unready), so after the
+    database came back a region can look ready and still turn unready for a moment.
+    """
+    code, pods = _get_json(cfg.url(f"kube-{region}", f"/api/v1/namespaces/{NAMESPACE}/pods"), 5.0)
+    if code != 200:
+        return False, "its API does not answer"
+    down = []
+    for pod in pods.get("items") or []:
+        meta = pod["metadata"]
+        if meta.get("deletionTimestamp"):
+            continue
+        port = (meta.get("annotations") or {}).get(PORT_ANNOTATION, "")
+        if not port.isdigit() or _get_json(f"http://{HOST}:{port}/actuator/health", 2.0)[0] != 200:
+            down.append(meta["name"])
+    return not down, f"{', '.join(sorted(down))} not UP" if down else "every pod UP"
+
+
+def wait_ready(
+    cfg: LabConfig, regions: tuple[str, ...] = REGIONS, timeout: float = 60.0, pods_first: bool = False
+) -> None:
+    """Wait until each region is ready; with ``pods_first``, until its pods answer UP themselves first."""
     deadline = time.monotonic() + timeout
     for region in regions:
         while True:
-            ok, why = region_ready(cfg, region)
+            ok, why = pods_up(cfg, region) if pods_first else (True, "")
+            if ok:
+                ok, why = region_ready(cfg, region)
             if ok:
                 break
             if time.monotonic() > deadline:
@@ -221,7 +248,8 @@ def components(cfg: LabConfig) -> list[tuple[str, str, str, str, Check]]:
         out.append((kube, "kubernetes", cfg.url(kube), kube, lambda r=region: _check_api(cfg, r)))
         out.append((lbname, "load balancer", cfg.url(lbname), lbname, lambda n=lbname: _check_lb(cfg, n)))
     out.append(("lb-global", "load balancer", cfg.url("lb-global"), "lb-global", lambda: _check_lb(cfg, "lb-global")))
-    out.append(("traffic", "traffic", "via lb-global and lb-secondary", "traffic", lambda: (True, "10 requests/s")))
+    sends = "via lb-global and lb-secondary"
+    out.append(("traffic", "traffic", sends, "traffic", lambda: (True, generator.describe(cfg))))
     return out
 
 

@@ -4,7 +4,8 @@ Regional LB (``lb-<region>``): routes ``/<service>/...`` to the ready endpoints 
 Service in namespace ``microservices`` (prefix stripped) and answers ``/actuator/health``
 with the region's aggregate (200 UP only when every service has a ready endpoint). The
 emulator rewrites ``<lab>/nginx/<region>/services.conf`` whenever Endpoints change and
-reloads nginx with SIGHUP.
+reloads nginx with SIGHUP. A reload is graceful: nginx starts new workers and tells the old
+ones to stop 100 ms later, so for that moment both configurations answer new connections.
 
 Global LB (``lb-global``): proxies everything to the upstream ``active_region`` defined in
 ``<lab>/nginx/global/upstream.conf``; traffic_failover rewrites that file, checks it with

@@ -41,9 +41,9 @@ def replica_calc(
 ) -> tuple[int, int, str] | None:
     """The HPA's replica count for a utilization target, as kube-controller-manager's
     GetResourceReplicas computes it: unready pods (still initialising) are left out, pods
-    without metrics yet count as using 100% of their request on a scale-down (so a manual
-    scale-up holds until the new pods have metrics), and a change within the 10% tolerance
-    or one that would reverse direction keeps the current count.
+    without metrics yet count as using 100% of their request on a scale-down (a manual
+    scale-up holds only if that brings the average over the target), and a change within the
+    10% tolerance or one that would reverse direction keeps the current count.
     Returns (replicas, utilization %, average value) or None when no metrics are available."""
     now = time.time()
     usage: dict[str, float] = {}
