@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from . import resources as R
+from .auth import ADMIN, authorize
 from .errors import ApiError, bad_request, method_not_allowed, not_found, unsupported_media_type
 from .objects import unknown_fields
 from .patch import CONTENT_TYPES, apply_patch
@@ -63,6 +64,7 @@ def _int(q: dict, name: str) -> int | None:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "incidentlab-kube-apiserver"
+    user = ADMIN
 
     def log_message(self, format, *args):
         pass
@@ -154,6 +156,9 @@ class Handler(BaseHTTPRequestHandler):
         q = parse_qs(url.query, keep_blank_values=True)
         self.warnings: list[str] = []
         try:
+            self.user = ADMIN
+            if not path.startswith("/_lab/"):
+                self.user = self.cluster.tokens.authenticate(self.headers.get("Authorization"))
             self.route(method, path, q)
         except ApiError as exc:
             self.send_json(exc.code, exc.status())
@@ -248,6 +253,12 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if res.namespaced and name and ns is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if method == "GET":
+            verb = "watch" if watch_path or _flag(q, "watch") else ("get" if name else "list")
+        else:
+            verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, "delete")
+            verb = "deletecollection" if verb == "delete" and name is None else verb
+        authorize(self.user, verb, res.group, res.plural, sub, ns, name)
         if not res.stored:
             if method != "GET":
                 raise method_not_allowed()

@@ -20,6 +20,7 @@ from ..errors import LabError
 from . import faults as faults_mod
 from . import manifests
 from .api import ApiServer
+from .auth import StaticTokens
 from .controllers import ControllerManager, pod_ready
 from .errors import ApiError
 from .events import Recorder
@@ -31,6 +32,11 @@ from .resources import BY_KIND, res
 from .store import Store, now_iso
 
 REGIONS = ("primary", "secondary")
+
+
+def token_file(cfg: LabConfig):
+    """Bearer tokens both regions accept (kube-apiserver's --token-auth-file format)."""
+    return cfg.path("kube", "tokens.csv")
 
 
 def pod_port_range(cfg: LabConfig, region: str) -> tuple[int, int]:
@@ -69,6 +75,7 @@ class Emulator:
         self.db = db
         self.progress_deadline = progress_deadline
         self.httpd: ApiServer | None = None
+        self.tokens = StaticTokens(token_file(cfg))
 
     # -- bootstrap ---------------------------------------------------------------------
     def bootstrap(self) -> None:
