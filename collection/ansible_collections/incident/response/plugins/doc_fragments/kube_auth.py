@@ -49,3 +49,48 @@ options:
 requirements:
   - kubernetes (the official Python client) on the host that runs the module.
 """
+
+    # Several clusters in one task (k8s.clusters_argument_spec): incident.response.kube_auth.clusters
+    CLUSTERS = r"""
+options:
+  clusters:
+    description:
+      - Clusters to act on in one task, concurrently (for example one per region). Each entry takes the
+        connection options of a single cluster; what an entry leaves unset comes from the module-level options
+        (one O(kubeconfig), a O(clusters[].context) per region).
+      - Without it, the module acts on the one cluster the module-level options describe, named after its
+        O(context) (or O(host), or V(default)).
+      - Results name each cluster by O(clusters[].name).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the cluster in results and messages, for example the region.
+        type: str
+        required: true
+      kubeconfig:
+        description: Path to a kubeconfig file.
+        type: path
+      context:
+        description: Context of the kubeconfig.
+        type: str
+      host:
+        description: API server URL, to connect without a kubeconfig.
+        type: str
+      api_key:
+        description: Bearer token for O(clusters[].host). Never logged or returned.
+        type: str
+      ca_cert:
+        description: CA certificate that signed the API server's certificate.
+        type: path
+        aliases: [ssl_ca_cert]
+      validate_certs:
+        description: Verify the API server's TLS certificate.
+        type: bool
+        default: true
+        aliases: [verify_ssl]
+      in_cluster:
+        description: Use the service account of the pod the module runs in.
+        type: bool
+        default: false
+"""

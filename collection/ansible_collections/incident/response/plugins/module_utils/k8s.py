@@ -188,3 +188,69 @@ def call(clients, what, fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except api_failures() as exc:
         raise ModuleFailure(explain(exc, clients, what), cluster=clients.label) from None
+
+
+def cluster_auths(params):
+    """The clusters one task acts on, each an auth dict with a ``name``.
+
+    With ``clusters``, one per entry: what an entry leaves unset comes from the module-level
+    options (one kubeconfig, a context per region). Without, the module-level options are
+    the one cluster, named after its context or host.
+    """
+    base = {k: params.get(k) for k in AUTH_KEYS}
+    entries = params.get("clusters") or []
+    if not entries:
+        return [dict(base, name=base.get("context") or base.get("host") or "default")]
+    out, seen = [], set()
+    for entry in entries:
+        if entry["name"] in seen:
+            raise ModuleFailure(f"clusters: the name {entry['name']!r} appears more than once")
+        seen.add(entry["name"])
+        auth = {k: entry.get(k) if entry.get(k) is not None else base.get(k) for k in AUTH_KEYS}
+        out.append(dict(auth, name=entry["name"]))
+    return out
+
+
+class Cluster:
+    """One cluster of a task: its name, its (cached) clients and the per-request timeout.
+
+    ``call`` and ``json`` pass ``_request_timeout``, so a cluster that accepts connections
+    and never answers (a partitioned region) fails after ``timeout`` seconds.
+    """
+
+    def __init__(self, auth, timeout=10.0):
+        self.auth = auth
+        self.name = auth.get("name") or describe(auth)
+        self.timeout = timeout
+        self._clients = None
+
+    @property
+    def clients(self):
+        if self._clients is None:
+            self._clients = get_clients(self.auth)
+        return self._clients
+
+    def call(self, what, api, method, *args, **kwargs):
+        """``clients.<api>.<method>(*args, **kwargs)``, failures as ModuleFailure."""
+        kwargs.setdefault("_request_timeout", self.timeout)
+        return call(self.clients, what, getattr(getattr(self.clients, api), method), *args, **kwargs)
+
+    def json(self, what, api, method, *args, **kwargs):
+        """Like ``call``, but the answer as the API's plain JSON (camelCase keys), without model objects."""
+        resp = self.call(what, api, method, *args, _preload_content=False, **kwargs)
+        try:
+            return json.loads(resp.data or b"{}")
+        except ValueError:
+            raise ModuleFailure(f"{self.name}: the API answered {what} with something that is not JSON") from None
+
+    def text(self, what, api, method, *args, **kwargs):
+        """Like ``call``, for text answers (pod logs)."""
+        resp = self.call(what, api, method, *args, _preload_content=False, **kwargs)
+        return (resp.data or b"").decode("utf-8", errors="replace")
+
+
+def clusters_from_params(module):
+    """``Cluster`` objects for a module's ``clusters``/auth options (fails the module without the client)."""
+    require_kubernetes(module)
+    timeout = module.params.get("request_timeout") or 10.0
+    return [Cluster(auth, timeout) for auth in cluster_auths(module.params)]
