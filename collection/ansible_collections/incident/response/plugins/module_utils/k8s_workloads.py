@@ -77,9 +77,14 @@ def find_workloads(cluster, namespace, kind_name, names=(), label_selector=None)
 
 
 def _no_match(cluster, namespace, kind, selector):
+    return no_match(cluster, namespace, f"no {kind.singular} matches the label selector {selector!r}")
+
+
+def no_match(cluster, namespace, what):
+    """The message for a selector that matched nothing: says when the namespace itself is missing."""
     if get_or_none(cluster, f"read namespace {namespace}", "core", "read_namespace", namespace) is None:
         return f"{cluster.name}: namespace {namespace!r} does not exist"
-    return f"{cluster.name}: no {kind.singular} in namespace {namespace!r} matches the label selector {selector!r}"
+    return f"{cluster.name}: {what} in namespace {namespace!r}"
 
 
 # -- scaling ---------------------------------------------------------------------------------
@@ -121,7 +126,7 @@ def plan_replicas(current, replicas=None, delta=None, factor=None, floor=None, c
         how = f"delta {delta:+d}" if delta is not None else f"factor {factor:g}"
         raise ValueError(
             f"{how} on {current} replicas gives {target}: refusing to scale to zero by arithmetic "
-            "(give replicas: 0 to stop the workload on purpose, or a floor)"
+            "(give replicas: 0 to stop the workload on purpose, or a floor of at least 1)"
         )
     return target, limited
 

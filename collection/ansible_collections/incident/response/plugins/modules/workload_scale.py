@@ -20,7 +20,7 @@ description:
     every workload got, with the pods that are not ready and their last log lines.
   - Every target is checked before anything changes (all workloads exist, the O(current_replicas) precondition holds,
     no HPA ambiguity); one problem fails the task with nothing changed.
-  - RV(previous) holds the replicas and HPA bounds that were replaced, in the shape O(previous) takes: a later task
+  - RV(previous) holds the replicas and HPA bounds that were replaced, in the shape O(previous) takes, so a later task
     with O(state=restore) puts them back.
 version_added: 0.1.0
 author:
@@ -547,7 +547,7 @@ def workload_scale(module):
     clusters = clusters_from_params(module)
 
     def result(plans, **extra):
-        entries = [e for _, e in plans]
+        entries = [e for _c, e in plans]
         out = dict(
             changed=any(e["changed"] and e["status"] not in ("planned", "failed") for e in entries),
             workloads=entries,
@@ -570,17 +570,17 @@ def workload_scale(module):
         plans = [pl for r in per_cluster for pl in r]
 
     diff = dict(
-        before="".join(_diff_line(e, before=True) for _, e in plans),
-        after="".join(_diff_line(e, before=False) for _, e in plans),
+        before="".join(_diff_line(e, before=True) for _c, e in plans),
+        after="".join(_diff_line(e, before=False) for _c, e in plans),
     )
     todo = [(c, e) for c, e in plans if e["changed"]]
     verb = "restore" if restore else "scale"
     if module.check_mode:
         out = result(plans, diff=diff)
         out["changed"] = bool(todo)
-        out["previous"] = [previous_of(e) for _, e in todo]
+        out["previous"] = [previous_of(e) for _c, e in todo]
         out["msg"] = (
-            f"would {verb} {len(todo)} workload(s): " + "; ".join(describe(e) for _, e in todo)
+            f"would {verb} {len(todo)} workload(s): " + "; ".join(describe(e) for _c, e in todo)
             if todo
             else f"nothing to change: {len(plans)} workload(s) already as asked"
         )
@@ -588,10 +588,10 @@ def workload_scale(module):
 
     # 2. Change.
     bounded_map(lambda ce: apply(*ce), todo, p["concurrency"])
-    for _, e in plans:
+    for _c, e in plans:
         if not e["changed"]:
             e["status"] = "unchanged"
-    failed = [e for _, e in todo if e["status"] in ("failed", "partially_failed")]
+    failed = [e for _c, e in todo if e["status"] in ("failed", "partially_failed")]
     if failed:
         raise ModuleFailure(
             f"{len(failed)} of {len(todo)} workload(s) could not be changed: "
@@ -604,19 +604,19 @@ def workload_scale(module):
     if p["wait"]:
         items = [dict(cluster=c, namespace=e["namespace"], kind=e["kind"], name=e["name"]) for c, e in plans]
         waited = rollout.wait_rollouts(items, p["wait_timeout"], log_lines=p["log_lines"], concurrency=p["concurrency"])
-        for (_, e), w in zip(plans, waited, strict=True):
+        for (_c, e), w in zip(plans, waited, strict=True):
             e["ready_replicas"] = w.get("ready", 0)
             e["rollout"] = {k: v for k, v in w.items() if k not in ("cluster", "namespace", "kind", "name")}
         problem = rollout.rollout_failure(waited)
         if problem:
-            done = "; ".join(describe(e) for _, e in todo) or "nothing changed"
+            done = "; ".join(describe(e) for _c, e in todo) or "nothing changed"
             raise ModuleFailure(f"{verb}d ({done}) but {problem}", **result(plans, diff=diff))
     out = result(plans, diff=diff)
-    n_clusters = len({e["cluster"] for _, e in plans})
+    n_clusters = len({e["cluster"] for _c, e in plans})
     ready = ", all ready" if p["wait"] else ""
     if todo:
         out["msg"] = f"{verb}d {len(todo)} workload(s) in {n_clusters} cluster(s){ready}: " + "; ".join(
-            describe(e) for _, e in todo
+            describe(e) for _c, e in todo
         )
     else:
         out["msg"] = f"nothing to change: {len(plans)} workload(s) in {n_clusters} cluster(s) already as asked{ready}"
