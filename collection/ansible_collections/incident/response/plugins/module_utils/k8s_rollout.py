@@ -332,6 +332,35 @@ def unready_pods(cluster, namespace, selector, log_lines, limit=5):
     return bounded_map(with_logs, summaries, 5)
 
 
+def unserved_pods(cluster, namespace, pods):
+    """Names of the pods that a Service selects but whose Endpoints do not list them as ready (yet).
+
+    A pod is Ready before the Service's consumers (kube-proxy, load balancers) send it traffic;
+    waiting for this before taking another pod away keeps a service answering.
+    """
+    services = cluster.json(f"list the services of {namespace}", "core", "list_namespaced_service", namespace)
+    services = [s for s in services.get("items", []) if (s.get("spec") or {}).get("selector")]
+    if not services or not pods:
+        return []
+    endpoints = cluster.json(f"list the endpoints of {namespace}", "core", "list_namespaced_endpoints", namespace)
+    served = {}
+    for ep in endpoints.get("items", []):
+        served[ep["metadata"]["name"]] = {
+            (a.get("targetRef") or {}).get("uid")
+            for subset in ep.get("subsets") or []
+            for a in subset.get("addresses") or []
+        }
+    out = []
+    for pod in pods:
+        labels = pod["metadata"].get("labels") or {}
+        for svc in services:
+            selects = all(labels.get(k) == v for k, v in svc["spec"]["selector"].items())
+            if selects and pod["metadata"]["uid"] not in served.get(svc["metadata"]["name"], set()):
+                out.append(pod["metadata"]["name"])
+                break
+    return out
+
+
 def describe_pods(pods):
     """One line about the failing pods, for a failure message."""
     if not pods:

@@ -71,10 +71,18 @@ options:
   one_at_a_time:
     description:
       - With O(mode=delete_pods), delete one pod of each workload at a time and wait until as many pods are ready
-        as before the deletion (its replacement is ready) before deleting the next. V(false) deletes them all at
-        once (an outage for the workload until replacements are ready).
+        as before the deletion (its replacement is ready and in its Services' Endpoints, then O(settle_seconds))
+        before deleting the next. V(false) deletes them all at once (an outage for the workload until replacements
+        are ready).
     type: bool
     default: true
+  settle_seconds:
+    description:
+      - With O(mode=delete_pods) and O(one_at_a_time=true), seconds to wait after a replacement is ready and listed
+        in the Endpoints of its Services before deleting the next pod, so that load balancers send it traffic first
+        (what C(minReadySeconds) does for a rollout).
+    type: float
+    default: 2.0
   restarted_since:
     description:
       - Idempotence for re-runs. A workload whose pod template was restarted (its C(restartedAt) annotation) at or
@@ -283,6 +291,7 @@ def argument_spec():
         mode=dict(type="str", choices=["rollout", "delete_pods"], default="rollout"),
         pod_selector=dict(type="str"),
         one_at_a_time=dict(type="bool", default=True),
+        settle_seconds=dict(type="float", default=2.0),
         restarted_since=dict(type="str"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="float", default=300),
@@ -557,10 +566,21 @@ def replace_pods(plan, p, deadline):
                 e["deleted"].append(pod["metadata"]["name"])
             if not p["wait"]:
                 continue
-            # As many ready pods as before this deletion (the replacement is ready), all pods back.
+            # As many ready pods as before this deletion (the replacement is ready), all pods back...
             outcome, pods, ready = wait_until(min(ready_before, want_total), want_total)
             if outcome != "ok":
                 break
+            # ...the replacements in their Services' Endpoints, and time for load balancers to follow.
+            new = [pod for pod in ready if pod["metadata"]["uid"] not in old_uids]
+            while rollout.unserved_pods(cluster, ns, new):
+                if deadline.expired:
+                    outcome = "timed_out"
+                    break
+                time.sleep(min(POLL, max(0.05, deadline.remaining())))
+            if outcome != "ok":
+                break
+            if batch is not batches[-1]:
+                time.sleep(min(p["settle_seconds"], deadline.remaining()))
         pods, ready, _stuck = state()
         e["pods_after"] = names(pods)
         e["message"] = f"{len(e['deleted'])} pod(s) deleted, {len(ready)} of {len(pods)} pods ready"

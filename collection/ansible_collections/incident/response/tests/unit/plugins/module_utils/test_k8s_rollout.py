@@ -267,3 +267,37 @@ def test_rollout_failure_names_each_workload_and_its_pods():
         '1 of 2 rollout(s) did not complete: secondary/ns/deployment/b: deployment "b" exceeded its progress '
         "deadline [no unready pods found]"
     )
+
+
+class FakeCluster:
+    """Answers list calls from recorded JSON, as k8s.Cluster.json does."""
+
+    name = "primary"
+
+    def __init__(self, **answers):
+        self.answers = answers
+
+    def json(self, what, api, method, *args, **kwargs):
+        return self.answers[method]
+
+
+def test_a_ready_pod_is_served_once_every_selecting_service_lists_it():
+    pod = {"metadata": {"name": "web-new", "uid": "u-new", "labels": {"app": "web", "pod-template-hash": "x"}}}
+    services = {
+        "items": [
+            {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}}},
+            {"metadata": {"name": "other"}, "spec": {"selector": {"app": "other"}}},
+            {"metadata": {"name": "headless-external"}, "spec": {}},
+        ]
+    }
+
+    def endpoints(*uids):
+        addresses = [{"ip": "10.0.0.1", "targetRef": {"kind": "Pod", "uid": u}} for u in uids]
+        return {"items": [{"metadata": {"name": "web"}, "subsets": [{"addresses": addresses}]}]}
+
+    waiting = FakeCluster(list_namespaced_service=services, list_namespaced_endpoints=endpoints("u-old"))
+    assert rollout.unserved_pods(waiting, "ns", [pod]) == ["web-new"]
+    served = FakeCluster(list_namespaced_service=services, list_namespaced_endpoints=endpoints("u-old", "u-new"))
+    assert rollout.unserved_pods(served, "ns", [pod]) == []
+    no_service = FakeCluster(list_namespaced_service={"items": []})
+    assert rollout.unserved_pods(no_service, "ns", [pod]) == []
