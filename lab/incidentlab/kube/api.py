@@ -116,9 +116,16 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             return True
 
+    def drain_body(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length and not self.body_read:
+            self.body_read = True
+            self.rfile.read(length)
+
     def read_body(self) -> object:
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.rfile.read(length) if length and not self.body_read else b""
+        self.body_read = True
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         if not raw:
             return None
@@ -155,12 +162,14 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         q = parse_qs(url.query, keep_blank_values=True)
         self.warnings: list[str] = []
+        self.body_read = False
         try:
             self.user = ADMIN
             if not path.startswith("/_lab/"):
                 self.user = self.cluster.tokens.authenticate(self.headers.get("Authorization"))
             self.route(method, path, q)
         except ApiError as exc:
+            self.drain_body()  # refused before reading it: the next request on this connection starts after it
             self.send_json(exc.code, exc.status())
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -168,6 +177,7 @@ class Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             err = ApiError(500, "InternalError", f"Internal error occurred: {exc}")
             try:
+                self.drain_body()
                 self.send_json(500, err.status())
             except OSError:
                 self.close_connection = True

@@ -63,8 +63,8 @@ options:
     default: {}
   expected:
     description:
-      - Precondition - the values the keys must have now (V(null) - the key must be absent). Any mismatch in any
-        cluster or namespace fails the task and nothing is changed.
+      - With O(state=present), a precondition - the values the keys must have now (V(null) - the key must be
+        absent). Any mismatch in any cluster or namespace fails the task and nothing is changed.
     type: dict
   previous:
     description:
@@ -477,6 +477,8 @@ def config_patch(module):
         raise ModuleFailure(str(exc)) from None
 
     if p["state"] == "restore":
+        if p["data"] or p["expected"] is not None:
+            raise ModuleFailure("state=restore puts back previous: data and expected belong to state=present")
         entries = p["previous"]
         if entries is None:
             if not p["backup_file"]:
@@ -546,7 +548,7 @@ def config_patch(module):
         return "; ".join(f"{where(t)}: {', '.join(sorted(t['patch']))}" for t in ts)
 
     affected = [(t, c) for t in changing for c in t["consumers"] if c["affected"]]
-    verb = "restore" if p["state"] == "restore" else "patch"
+    verb, done = ("restore", "restored") if p["state"] == "restore" else ("patch", "patched")
     if module.check_mode:
         out = result(changed=bool(changing))
         if changing:
@@ -591,7 +593,7 @@ def config_patch(module):
 
     # 3. Restart what consumes the changed keys, and wait.
     msg = (
-        f"{verb}d {p['name']} in {len(written)} of {len(targets)} namespace(s) ({summary(written)})"
+        f"{done} {p['name']} in {len(written)} of {len(targets)} namespace(s) ({summary(written)})"
         if written
         else f"{p['name']} already as asked in {len(targets)} namespace(s)"
     )

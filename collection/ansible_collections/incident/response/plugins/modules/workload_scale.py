@@ -535,6 +535,10 @@ def workload_scale(module):
     p = module.params
     start = time.monotonic()
     restore = p["state"] == "restore"
+    if restore and any(p[k] is not None for k in ("replicas", "delta", "factor", "current_replicas")):
+        raise ModuleFailure(
+            "state=restore puts back previous: replicas, delta, factor and current_replicas belong to state=present"
+        )
     if not restore:
         if not p["namespace"]:
             raise ModuleFailure("namespace is required with state=present")
