@@ -59,7 +59,8 @@ def test_db_host_and_port_in_both_regions_restart_the_services_and_roll_back(res
     assert plan["changed"] is True
     assert plan["msg"] == (
         "would patch microservice-config in 2 of 2 namespace(s) (primary/microservices: db.host, db.port; "
-        "secondary/microservices: db.host, db.port) and restart 10 consumer(s)"
+        "secondary/microservices: db.host, db.port) and restart 10 consumer(s); required secret(s) present: "
+        "db-credentials"
     )
     assert plan["diff"][0]["before_header"] == "primary/microservices/configmap/microservice-config"
     assert "db.host: 127.0.0.1\n" in plan["diff"][0]["before"] and "db.host: localhost\n" in plan["diff"][0]["after"]
@@ -80,7 +81,7 @@ def test_db_host_and_port_in_both_regions_restart_the_services_and_roll_back(res
     assert res["msg"] == (
         "patched microservice-config in 2 of 2 namespace(s) (primary/microservices: db.host, db.port; "
         "secondary/microservices: db.host, db.port); restarted 10 consumer(s), all rolled out; "
-        "1 secret name(s) checked"
+        "required secret(s) present: db-credentials"
     )
     for region in REGIONS:
         assert data(lab, region) == {**before[region], "db.host": "localhost", "db.port": str(replica_port)}

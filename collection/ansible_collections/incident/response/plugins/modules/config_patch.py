@@ -559,6 +559,7 @@ def config_patch(module):
                 out["msg"] += f" and restart {len(affected)} consumer(s)"
         else:
             out["msg"] = f"{p['name']} already as asked in {len(targets)} namespace(s)"
+        out["msg"] += secrets_note(p, secrets)
         return out
 
     # 2. Write.
@@ -642,11 +643,17 @@ def config_patch(module):
         msg += f"; restarted {len(affected)} consumer(s)" + (", all rolled out" if p["wait"] else "")
     elif p["restart_consumers"] and written:
         msg += "; no workload uses the changed keys"
-    if secrets:
-        msg += f"; {len(secrets)} secret name(s) checked"
+    msg += secrets_note(p, secrets)
     out = result(backup_file=backup)
     out["msg"] = msg
     return out
+
+
+def secrets_note(p, secrets):
+    note = f"; required secret(s) present: {', '.join(p['secrets'])}" if p["secrets"] else ""
+    if p["list_secrets"]:
+        note += f"; {len(secrets)} secret(s) listed by name"
+    return note
 
 
 def _guarded(fn):
