@@ -3,8 +3,11 @@ the processes on this machine say (pod processes found by their environment)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -135,16 +138,53 @@ def demo_deployment(name: str, ns: str, replicas: int = 2, env: dict | None = No
     }
 
 
+@contextlib.contextmanager
+def viewer_token(lab, namespaces: tuple[str, ...] = (NS,), user: str = "incident-viewer"):
+    """A bearer token that may only read in ``namespaces`` (the emulator's static tokens + ABAC policy).
+
+    Requests with it get the API's real 401/403 answers; kubectl sends no token over plain http,
+    so cross-check with :func:`http` and an Authorization header.
+    """
+    kube_dir = lab.cfg.path("kube")
+    kube_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    (kube_dir / "tokens.csv").write_text(f"{token},{user},{user}-uid\n")
+    lines = [{"user": user, "nonResourcePath": "*", "readonly": True}]
+    lines += [{"user": user, "namespace": ns, "resource": "*", "apiGroup": "*", "readonly": True} for ns in namespaces]
+    policy = "".join(
+        json.dumps({"apiVersion": "abac.authorization.kubernetes.io/v1beta1", "kind": "Policy", "spec": s}) + "\n"
+        for s in lines
+    )
+    (kube_dir / "abac-policy.jsonl").write_text(policy)
+    try:
+        yield token
+    finally:
+        for name in ("tokens.csv", "abac-policy.jsonl"):
+            (kube_dir / name).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def blackhole():
+    """A listening TCP port that never answers (a frozen API server): connections open, requests time out."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (connections are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def module_clusters(lab, regions: tuple[str, ...] = REGIONS) -> dict:
     """The module options that name the lab's regions as clusters (one kubeconfig, a context each)."""
     return {"kubeconfig": kubeconfig(lab), "clusters": [{"name": r, "context": r} for r in regions]}
-
-
-def viewer(lab, region: str = "primary") -> dict:
-    """Module options for the read-only user lab-viewer (a bearer token, no kubeconfig)."""
-    from incidentlab.kube.cluster import viewer_token
-
-    return {"host": lab.cfg.url(f"kube-{region}"), "api_key": viewer_token(lab.cfg)}
 
 
 class LbProbe:
@@ -180,3 +220,10 @@ class LbProbe:
     @property
     def failures(self) -> int:
         return sum(n for code, n in self.codes.items() if code != 200)
+
+
+@contextlib.contextmanager
+def read_only(lab, namespaces: tuple[str, ...] = (NS,), region: str = "primary"):
+    """Module options (host + bearer token, no kubeconfig) for a user who may only read in ``namespaces``."""
+    with viewer_token(lab, namespaces) as token:
+        yield {"host": lab.cfg.url(f"kube-{region}"), "api_key": token}

@@ -121,17 +121,25 @@ def _print_triage(data: dict) -> None:
     for col in ("area", "target", "state", "detail"):
         table.add_column(col, overflow="fold")
     for region, lb in sorted((findings.get("load_balancers") or {}).items()):
-        table.add_row("load balancer", region, _state(lb.get("up")), lb.get("error") or "")
-    for s in findings.get("services") or []:
-        table.add_row("service", f"{s.get('name')}@{s.get('region', '')}", _state(s.get("up")), s.get("error") or "")
+        table.add_row("load balancer", region, _state(lb.get("up"), lb.get("healthy")), lb.get("error") or "")
+    services = findings.get("services") or []
+    for s in services:
+        if not s.get("up"):
+            table.add_row("service", f"{s.get('name')}@{s.get('region', '')}", _state(False), s.get("error") or "")
+    up = [s for s in services if s.get("up")]
+    if up:
+        table.add_row(
+            "services", f"{len(up)} of {len(services)}", _state(True), "answer UP through their load balancer"
+        )
     for name, db in sorted((findings.get("databases") or {}).items()):
         rep = db.get("replication") or {}
         detail = db.get("error") or (f"role {db.get('role')}" + (f", replication: {rep.get('summary')}" if rep else ""))
-        table.add_row("database", name, _state(db.get("reachable")), detail)
+        healthy = db.get("reachable") and not (rep and not rep.get("healthy"))
+        table.add_row("database", name, _state(db.get("reachable"), healthy), detail)
     for a in findings.get("alerts") or []:
         table.add_row("alert", a.get("alertname", ""), "[red]firing[/red]", a.get("summary") or "")
     for region, c in sorted((findings.get("clusters") or {}).items()):
-        table.add_row("cluster", region, _state(c.get("healthy")), c.get("summary") or "")
+        table.add_row("cluster", region, _state(c.get("reachable"), c.get("healthy")), c.get("summary") or "")
     out.print(table)
     cls = data.get("classification") or {}
     sev = cls.get("severity")
@@ -140,8 +148,12 @@ def _print_triage(data: dict) -> None:
         out.print(f"  - {r}", highlight=False)
 
 
-def _state(ok) -> str:
-    return "[green]up[/green]" if ok else ("[red]down[/red]" if ok is False else "?")
+def _state(up, healthy=None) -> str:
+    if up is None:
+        return "?"
+    if not up:
+        return "[red]down[/red]"
+    return "[yellow]degraded[/yellow]" if healthy is False else "[green]up[/green]"
 
 
 # -- respond -----------------------------------------------------------------------------

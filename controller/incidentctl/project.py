@@ -43,8 +43,9 @@ class Project:
         if value is None:
             value = "lab"
         path = Path(value)
-        if not path.exists() and (self.root / "inventories" / str(value)).exists():
-            path = self.root / "inventories" / str(value)
+        named = self.root / "inventories" / str(value)
+        if "/" not in str(value) and named.exists():  # a bare name is one of ours, even if ./<name> exists
+            path = named
         if not path.exists():
             raise BadInput(f"inventory {value} does not exist; give a path or a name under {self.root / 'inventories'}")
         return path.absolute()

@@ -17,7 +17,7 @@ from kubeutil import (
     module_clusters,
     pod_processes,
     pods_of,
-    viewer,
+    read_only,
 )
 from support import run_module
 
@@ -258,6 +258,7 @@ def test_clear_failures_and_nothing_restarted(lab, scratch):
     res = run_module("workload_restart", {**kube, "mode": "delete_pods", "pod_selector": "app=nothing"})
     assert res["failed"] and "no pod matches 'app=nothing' in namespace 'scratch'" in res["msg"]
 
-    res = run_module("workload_restart", {**viewer(lab), "namespace": scratch, "name": "idle"})
+    with read_only(lab, (scratch,)) as viewer:
+        res = run_module("workload_restart", {**viewer, "namespace": scratch, "name": "idle"})
     assert res["failed"] and "forbidden to restart deployment scratch/idle" in res["msg"]
     apps.delete_namespaced_deployment("idle", scratch)

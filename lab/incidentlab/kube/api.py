@@ -22,7 +22,6 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from . import resources as R
-from .auth import ADMIN, authorize
 from .errors import ApiError, bad_request, method_not_allowed, not_found, unsupported_media_type
 from .objects import unknown_fields
 from .patch import CONTENT_TYPES, apply_patch
@@ -64,7 +63,6 @@ def _int(q: dict, name: str) -> int | None:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "incidentlab-kube-apiserver"
-    user = ADMIN
 
     def log_message(self, format, *args):
         pass
@@ -162,11 +160,9 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         q = parse_qs(url.query, keep_blank_values=True)
         self.warnings: list[str] = []
+        self.user = None
         self.body_read = False
         try:
-            self.user = ADMIN
-            if not path.startswith("/_lab/"):
-                self.user = self.cluster.tokens.authenticate(self.headers.get("Authorization"))
             self.route(method, path, q)
         except ApiError as exc:
             self.drain_body()  # refused before reading it: the next request on this connection starts after it
@@ -184,6 +180,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def route(self, method: str, path: str, q: dict) -> None:
         accept = self.headers.get("Accept") or ""
+        if path.startswith("/_lab/"):
+            code, body = self.cluster.admin(
+                method, path[len("/_lab/") :], self.read_body() if method != "GET" else None
+            )
+            return self.send_json(code, body)
+        auth = self.cluster.authorizer
+        self.user = auth.authenticate(self.headers.get("Authorization"))
+        segs = path.strip("/").split("/")
+        resource_path = (len(segs) >= 3 and segs[0] == "api") or (len(segs) >= 4 and segs[0] == "apis")
+        if not resource_path:
+            auth.authorize_path(self.user, path)
         if path in ("/healthz", "/livez", "/readyz"):
             return self.send_text(200, "ok")
         if path == "/version":
@@ -207,12 +214,6 @@ class Handler(BaseHTTPRequestHandler):
             return self.openapi(path)
         if path == "/metrics":
             return self.send_text(200, self.cluster.state_metrics(), "text/plain; version=0.0.4; charset=utf-8")
-        if path.startswith("/_lab/"):
-            code, body = self.cluster.admin(
-                method, path[len("/_lab/") :], self.read_body() if method != "GET" else None
-            )
-            return self.send_json(code, body)
-        segs = path.strip("/").split("/")
         if segs[0] == "api" and len(segs) >= 2:
             group, version, rest = "", segs[1], segs[2:]
         elif segs[0] == "apis" and len(segs) >= 2:
@@ -263,12 +264,9 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if res.namespaced and name and ns is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if method == "GET":
-            verb = "watch" if watch_path or _flag(q, "watch") else ("get" if name else "list")
-        else:
-            verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, "delete")
-            verb = "deletecollection" if verb == "delete" and name is None else verb
-        authorize(self.user, verb, res.group, res.plural, sub, ns, name)
+        self.cluster.authorizer.authorize(
+            self.user, _verb(method, name, watch_path or _flag(q, "watch")), group, res.plural, sub, ns, name
+        )
         if not res.stored:
             if method != "GET":
                 raise method_not_allowed()
@@ -592,6 +590,18 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def metrics_api(self, res: R.Res, ns: str | None, name: str | None, q: dict) -> None:
+        if not self.cluster.metrics_served():
+            # What the aggregator answers for an APIService whose backend (metrics-server) has no ready pod.
+            raise ApiError(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+                {
+                    "group": res.group,
+                    "kind": res.plural,
+                    "causes": [{"reason": "UnexpectedServerResponse", "message": "service unavailable"}],
+                },
+            )
         metrics = self.cluster.metrics_objects(res.kind, ns)
         match = self._matcher(q)
         if name is not None:
@@ -601,6 +611,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, found)
         items = [m for m in metrics if match(m)]
         self.send_json(200, {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": {}, "items": items})
+
+
+def _verb(method: str, name: str | None, watch: bool) -> str:
+    """The authorization verb of a resource request, as kube-apiserver's RequestInfo names it."""
+    if method == "GET":
+        return "watch" if watch else ("get" if name else "list")
+    if method == "DELETE":
+        return "delete" if name else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
 def _dry(q: dict) -> bool:

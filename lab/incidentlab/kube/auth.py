@@ -1,84 +1,135 @@
-"""Bearer tokens and a two-role authorizer, so clients can meet 401 and 403 as on a real cluster.
+"""Bearer tokens and ABAC authorization, for requests that carry a token.
 
-Tokens come from a static token file in kube-apiserver's ``--token-auth-file`` format
-(``token,user,uid,"group1,group2"``), re-read when it changes. A request without a token
-is the lab's admin (the lab kubeconfig's user is empty); an unknown token is 401. Groups
-decide what a user may do, like ClusterRoleBindings of the built-in roles would:
-``system:masters`` everything, ``incidentlab:view`` the ``view`` role (get, list and watch,
-secrets excepted); anything else nothing.
+kube-apiserver can authenticate static tokens (``--token-auth-file``, a CSV of
+``token,user,uid[,"group1,group2"]``) and authorize with ABAC
+(``--authorization-mode=ABAC --authorization-policy-file``, one ``Policy`` per line).
+The emulator does the same with ``<lab>/kube/tokens.csv`` and
+``<lab>/kube/abac-policy.jsonl``, read again whenever they change, so a test or an
+operator can have a restricted user (a namespace-only viewer, say) and see the real 401
+and 403 answers.
+
+Requests without an ``Authorization`` header stay what they always were in the lab: the
+admin (the kubeconfig's user is empty). Admin endpoints under ``/_lab/`` are never checked.
 """
 
 from __future__ import annotations
 
 import csv
-import os
+import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ApiError
 
-VIEW_GROUP = "incidentlab:view"
-ADMIN_GROUP = "system:masters"
-READ_VERBS = {"get", "list", "watch"}
+READ_VERBS = ("get", "list", "watch")
 
 
-@dataclass(frozen=True)
 class User:
-    name: str
-    groups: tuple[str, ...]
+    def __init__(self, name: str, groups: tuple[str, ...]):
+        self.name = name
+        self.groups = groups
 
 
-ADMIN = User("lab-admin", (ADMIN_GROUP,))
+def _unauthorized() -> ApiError:
+    return ApiError(401, "Unauthorized", "Unauthorized")
 
 
-class StaticTokens:
-    def __init__(self, path: Path):
-        self.path = Path(path)
+class Authorizer:
+    def __init__(self, tokens_path: Path, policy_path: Path):
+        self.tokens_path = tokens_path
+        self.policy_path = policy_path
         self.lock = threading.Lock()
-        self.stamp: tuple | None = None
-        self.tokens: dict[str, User] = {}
+        self._tokens: dict[str, User] = {}
+        self._policies: list[dict] = []
+        self._stamp: tuple = ()
 
-    def _load(self) -> dict[str, User]:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return {}
-        with self.lock:
-            if self.stamp != (st.st_mtime_ns, st.st_size):
-                tokens = {}
-                with open(self.path, newline="") as fh:
-                    for row in csv.reader(fh):
-                        if len(row) >= 2 and row[0].strip() and not row[0].startswith("#"):
-                            groups = tuple(g.strip() for g in (row[3] if len(row) > 3 else "").split(",") if g.strip())
-                            tokens[row[0].strip()] = User(row[1].strip(), groups)
-                self.tokens, self.stamp = tokens, (st.st_mtime_ns, st.st_size)
-            return self.tokens
+    def _reload(self) -> None:
+        stamp = tuple(p.stat().st_mtime_ns if p.exists() else None for p in (self.tokens_path, self.policy_path))
+        if stamp == self._stamp:
+            return
+        tokens: dict[str, User] = {}
+        if self.tokens_path.exists():
+            with open(self.tokens_path, newline="") as fh:
+                for row in csv.reader(fh):
+                    if len(row) >= 3 and row[0].strip() and not row[0].startswith("#"):
+                        groups = tuple(g.strip() for g in row[3].split(",") if g.strip()) if len(row) > 3 else ()
+                        tokens[row[0].strip()] = User(row[1].strip(), groups)
+        policies = []
+        if self.policy_path.exists():
+            for line in self.policy_path.read_text().splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    policies.append(json.loads(line).get("spec") or {})
+        self._tokens, self._policies, self._stamp = tokens, policies, stamp
 
-    def authenticate(self, header: str | None) -> User:
+    def authenticate(self, header: str | None) -> User | None:
+        """None for a request without credentials (the lab's admin); 401 for a token nobody issued."""
         if not header:
-            return ADMIN
+            return None
         scheme, _, token = header.partition(" ")
-        user = self._load().get(token.strip()) if scheme.lower() == "bearer" else None
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized()
+        with self.lock:
+            self._reload()
+            user = self._tokens.get(token.strip())
         if user is None:
-            raise ApiError(401, "Unauthorized", "Unauthorized")
+            raise _unauthorized()
         return user
 
+    @staticmethod
+    def _subject(spec: dict, user: User) -> bool:
+        u, g = spec.get("user", ""), spec.get("group", "")
+        if not u and not g:
+            return False
+        return (not u or u in ("*", user.name)) and (not g or g == "*" or g in user.groups)
 
-def authorize(user: User, verb: str, group: str, plural: str, sub: str | None, ns: str | None, name: str | None):
-    """Raise 403 Forbidden, worded as the RBAC authorizer words it, unless ``user`` may do this."""
-    if ADMIN_GROUP in user.groups:
-        return
-    if VIEW_GROUP in user.groups and verb in READ_VERBS and plural != "secrets":
-        return
-    resource = f"{plural}/{sub}" if sub else plural
-    qualified = f"{plural}.{group}" if group else plural
-    subject = f'{qualified} "{name}"' if name else qualified
-    scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
-    details = {"kind": plural}
-    if name:
-        details["name"] = name
-    if group:
-        details["group"] = group
-    why = f'User "{user.name}" cannot {verb} resource "{resource}" in API group "{group}" {scope}'
-    raise ApiError(403, "Forbidden", f"{subject} is forbidden: {why}", details)
+    def authorize(
+        self,
+        user: User | None,
+        verb: str,
+        group: str,
+        resource: str,
+        sub: str | None,
+        namespace: str | None,
+        name: str | None,
+    ) -> None:
+        """403 unless a policy line allows this resource request."""
+        if user is None:
+            return
+        with self.lock:
+            self._reload()
+            policies = list(self._policies)
+        for spec in policies:
+            if not self._subject(spec, user) or (spec.get("readonly") and verb not in READ_VERBS):
+                continue
+            if spec.get("namespace") not in ("*", namespace or ""):
+                continue
+            if spec.get("resource") not in ("*", resource) or spec.get("apiGroup") not in ("*", group):
+                continue
+            return
+        what = f"{resource}/{sub}" if sub else resource
+        qualified = f"{resource}.{group}" if group else resource
+        obj = f'{qualified} "{name}"' if name else qualified
+        scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+        details = {"kind": resource, **({"name": name} if name else {}), **({"group": group} if group else {})}
+        raise ApiError(
+            403,
+            "Forbidden",
+            f'{obj} is forbidden: User "{user.name}" cannot {verb} resource "{what}" in API group "{group}" '
+            f"{scope}: No policy matched.",
+            details,
+        )
+
+    def authorize_path(self, user: User | None, path: str) -> None:
+        """403 unless a policy line allows this non-resource path (discovery, /version, /openapi)."""
+        if user is None:
+            return
+        with self.lock:
+            self._reload()
+            policies = list(self._policies)
+        for spec in policies:
+            allowed = spec.get("nonResourcePath")
+            if not allowed or not self._subject(spec, user):
+                continue
+            if allowed == "*" or allowed == path or (allowed.endswith("*") and path.startswith(allowed[:-1])):
+                return
+        raise ApiError(403, "Forbidden", f'forbidden: User "{user.name}" cannot get path "{path}": No policy matched.')

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import time
 import urllib.error
@@ -62,24 +61,6 @@ def write_kubeconfig(cfg: LabConfig, regions: tuple[str, ...] = REGIONS) -> Path
         yaml.safe_dump(doc, fh, sort_keys=False)
     tmp.replace(path)
     return path
-
-
-def viewer_token(cfg: LabConfig) -> str:
-    """The token of user ``lab-viewer`` (group ``incidentlab:view``: read-only, no secrets), created once per lab."""
-    from .auth import VIEW_GROUP
-    from .server import token_file
-
-    path = token_file(cfg)
-    for line in path.read_text().splitlines() if path.exists() else []:
-        fields = line.split(",")
-        if len(fields) > 1 and fields[1] == "lab-viewer":
-            return fields[0]
-    token = secrets.token_urlsafe(24)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a") as fh:
-        fh.write(f'{token},lab-viewer,lab-viewer,"{VIEW_GROUP}"\n')
-    return token
 
 
 def db_params(cfg: LabConfig, secrets: dict[str, str]) -> DbParams:
@@ -150,7 +131,6 @@ def start(cfg: LabConfig, table: ProcessTable, db: DbParams, regions: tuple[str,
     cfg.ensure_dir()
     faults.forget_regions_down(cfg)
     write_kubeconfig(cfg, regions)
-    viewer_token(cfg)
     for region in regions:
         start_lb(cfg, table, region)
         start_emulator(cfg, table, region, db)

@@ -66,6 +66,8 @@ def _program(image: str) -> list[str] | None:
     py = [sys.executable, "-m"]
     if repo == "incidentlab/demo-service":
         return [*py, "incidentlab.demo_service"]
+    if repo == "incidentlab/log-generator":
+        return [*py, "incidentlab.kube.loggen"]
     for component in ("coredns", "kube-proxy", "metrics-server"):
         if repo.endswith("/" + component) or repo == component:
             return [*py, "incidentlab.kube.systemlogs", component]

@@ -20,7 +20,7 @@ from ..errors import LabError
 from . import faults as faults_mod
 from . import manifests
 from .api import ApiServer
-from .auth import StaticTokens
+from .auth import Authorizer
 from .controllers import ControllerManager, pod_ready
 from .errors import ApiError
 from .events import Recorder
@@ -32,11 +32,6 @@ from .resources import BY_KIND, res
 from .store import Store, now_iso
 
 REGIONS = ("primary", "secondary")
-
-
-def token_file(cfg: LabConfig):
-    """Bearer tokens both regions accept (kube-apiserver's --token-auth-file format)."""
-    return cfg.path("kube", "tokens.csv")
 
 
 def pod_port_range(cfg: LabConfig, region: str) -> tuple[int, int]:
@@ -75,7 +70,7 @@ class Emulator:
         self.db = db
         self.progress_deadline = progress_deadline
         self.httpd: ApiServer | None = None
-        self.tokens = StaticTokens(token_file(cfg))
+        self.authorizer = Authorizer(cfg.path("kube", "tokens.csv"), cfg.path("kube", "abac-policy.jsonl"))
 
     # -- bootstrap ---------------------------------------------------------------------
     def bootstrap(self) -> None:
@@ -135,6 +130,15 @@ class Emulator:
     # -- what the API handler asks of the cluster ----------------------------------------
     def state_metrics(self) -> str:
         return state_metrics(self.store)
+
+    def metrics_served(self) -> bool:
+        """Like the metrics.k8s.io APIService: served while a metrics-server pod in kube-system is ready."""
+        return any(
+            pod_ready(p)
+            for p in self.store.items(res("pods"), "kube-system")
+            if (p["metadata"].get("labels") or {}).get("k8s-app") == "metrics-server"
+            and not p["metadata"].get("deletionTimestamp")
+        )
 
     def metrics_objects(self, kind: str, ns: str | None) -> list[dict]:
         if kind == "PodMetrics":

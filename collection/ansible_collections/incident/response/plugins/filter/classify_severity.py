@@ -105,7 +105,8 @@ def check_database_down(findings, role="primary"):
 
 def check_replication_broken(findings):
     db = _db(findings, "replica")
-    if db and db.get("reachable") and db.get("replication") and not db["replication"].get("healthy", True):
+    rep = (db or {}).get("replication") or {}
+    if db and db.get("reachable") and rep and rep.get("broken", not rep.get("healthy", True)):
         return f"replication into {db.get('name')} is broken: {db['replication'].get('error') or 'threads stopped'}"
     return None
 

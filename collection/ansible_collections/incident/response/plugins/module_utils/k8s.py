@@ -71,6 +71,27 @@ def _env(*names):
     raise AnsibleFallbackNotFound
 
 
+def cluster_auths(params):
+    """The clusters a task acts on: ``clusters`` when given, else the one described by the top-level auth options.
+
+    Each is an auth dict with a ``name`` (the single cluster is named after its context, else ``default``).
+    A cluster entry without host or kubeconfig uses the top-level ``kubeconfig`` (one file, a context per region).
+    """
+    if params.get("clusters"):
+        names = [c["name"] for c in params["clusters"]]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ModuleFailure(f"cluster names must be unique, these repeat: {', '.join(dup)}")
+        auths = [dict(c) for c in params["clusters"]]
+        for auth in auths:
+            if not (auth.get("host") or auth.get("kubeconfig") or auth.get("in_cluster")):
+                auth["kubeconfig"] = params.get("kubeconfig")
+        return auths
+    auth = {k: params.get(k) for k in AUTH_KEYS}
+    auth["name"] = params.get("context") or "default"
+    return [auth]
+
+
 def require_kubernetes(module):
     if not HAS_K8S:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMPORT_ERROR)
@@ -88,18 +109,33 @@ def describe(auth):
 
 
 class Clients:
-    """The typed APIs of one cluster."""
+    """The typed APIs of one cluster: ``core``, ``apps``, ``autoscaling``, ``custom``, ``version``.
+
+    Each is made on first use: importing an API class of the client costs up to 0.4 s (its models),
+    a module pays only for the ones it uses.
+    """
+
+    APIS = {
+        "core": "CoreV1Api",
+        "apps": "AppsV1Api",
+        "autoscaling": "AutoscalingV2Api",
+        "custom": "CustomObjectsApi",
+        "version": "VersionApi",
+    }
 
     def __init__(self, api_client, label):
         self.api_client = api_client
         self.label = label
-        self.core = kclient.CoreV1Api(api_client)
-        self.apps = kclient.AppsV1Api(api_client)
-        self.autoscaling = kclient.AutoscalingV2Api(api_client)
-        self.custom = kclient.CustomObjectsApi(api_client)
-        self.version = kclient.VersionApi(api_client)
+
+    def __getattr__(self, name):
+        if name not in Clients.APIS:
+            raise AttributeError(name)
+        api = getattr(kclient, Clients.APIS[name])(self.api_client)
+        setattr(self, name, api)
+        return api
 
 
+POOL_SIZE = 32
 _CACHE = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -142,6 +178,8 @@ def _api_client(auth):
         configuration.verify_ssl = False
     # Fail fast on an unreachable API server: one attempt, the caller's timeout.
     configuration.retries = False
+    # The modules' worker threads share this client: one pooled connection per worker, not a discarded one.
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, POOL_SIZE)
     return kclient.ApiClient(configuration)
 
 
@@ -159,6 +197,13 @@ def explain(exc, clients, what):
         if exc.status == 409:
             return f"{where}: conflict while trying to {what}, the object changed meanwhile; retry ({reason})"
         return f"{where}: API error {exc.status} while trying to {what} ({reason})"
+    # (urllib3's NewConnectionError, a refused connection, is a ConnectTimeoutError too: it is "cannot reach")
+    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(exc, urllib3.exceptions.NewConnectionError):
+        host = clients.api_client.configuration.host
+        return (
+            f"{where}: the API server {host} did not answer within the request timeout while trying to {what} "
+            f"({type(exc).__name__}); check the server or raise request_timeout"
+        )
     if isinstance(exc, urllib3.exceptions.HTTPError):
         host = clients.api_client.configuration.host
         return f"{where}: cannot reach the API server {host} to {what} ({type(exc).__name__}: {_short(exc)})"
@@ -183,39 +228,93 @@ def _short(exc):
 
 
 def call(clients, what, fn, *args, **kwargs):
-    """Call one API method; failures become ModuleFailure naming the cluster and the action."""
+    """Call one API method; failures become ModuleFailure naming the cluster and the action.
+
+    The failure's ``unreachable`` attribute (not part of its result) tells "the cluster did not
+    answer" from "the cluster answered no".
+    """
     try:
         return fn(*args, **kwargs)
     except api_failures() as exc:
-        raise ModuleFailure(explain(exc, clients, what), cluster=clients.label) from None
+        failure = ModuleFailure(explain(exc, clients, what), cluster=clients.label)
+        failure.unreachable = not isinstance(exc, ApiException)
+        raise failure from None
 
 
-def cluster_auths(params):
-    """The clusters one task acts on, each an auth dict with a ``name``.
+def get_bytes(clients, path, query=None, timeout=None, accept="application/json"):
+    """GET one API path with the cluster's ApiClient (its auth, TLS and connection pool); the body as bytes.
 
-    With ``clusters``, one per entry: what an entry leaves unset comes from the module-level
-    options (one kubeconfig, a context per region). Without, the module-level options are
-    the one cluster, named after its context or host.
+    The read modules GET by path, as the client's own DynamicClient does, and parse the JSON themselves:
+    importing a typed API class costs 0.4-1 s per module run (its pydantic models), and the client's
+    models would turn the server's JSON into objects only to be turned back. API errors raise
+    ApiException as the typed calls do; :func:`get_json` turns them into one-line failures.
     """
-    base = {k: params.get(k) for k in AUTH_KEYS}
-    entries = params.get("clusters") or []
-    if not entries:
-        return [dict(base, name=base.get("context") or base.get("host") or "default")]
-    out, seen = [], set()
-    for entry in entries:
-        if entry["name"] in seen:
-            raise ModuleFailure(f"clusters: the name {entry['name']!r} appears more than once")
-        seen.add(entry["name"])
-        auth = {k: entry.get(k) if entry.get(k) is not None else base.get(k) for k in AUTH_KEYS}
-        out.append(dict(auth, name=entry["name"]))
-    return out
+    api = clients.api_client
+    params = [(k, v) for k, v in (query or {}).items() if v is not None]
+    method, url, headers, body, post = api.param_serialize(
+        "GET", path, query_params=params, header_params={"Accept": accept}, auth_settings=["BearerToken"]
+    )
+    resp = api.call_api(method, url, header_params=headers, body=body, post_params=post, _request_timeout=timeout)
+    try:
+        data = resp.read()
+    finally:
+        resp.response.release_conn()
+    if not 200 <= resp.status <= 299:
+        raise ApiException.from_response(http_resp=resp, body=None, data=None)
+    return data
+
+
+def get_json(clients, what, path, query=None, timeout=None):
+    """GET one API path; its JSON as plain dicts (as ``kubectl get -o json`` shows it), failures as ModuleFailure."""
+    data = call(clients, what, get_bytes, clients, path, query, timeout)
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ModuleFailure(
+            f"{clients.label}: the API server's answer to {what} is not JSON", cluster=clients.label
+        ) from None
+
+
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+
+
+def api_path(group_version, plural, namespace=None, name=None, sub=None):
+    """The REST path of a resource: ``api_path("apps/v1", "deployments", "ns", "web", "scale")``."""
+    parts = ["/api/v1" if group_version == "v1" else f"/apis/{group_version}"]
+    if namespace:
+        parts += ["namespaces", namespace]
+    parts.append(plural)
+    parts += [x for x in (name, sub) if x]
+    return "/".join(parts)
+
+
+def request_bytes(clients, method, path, query=None, body=None, content_type=None, timeout=None):
+    """Any verb on one API path with the cluster's ApiClient (as :func:`get_bytes` does for GET); the body as bytes."""
+    api = clients.api_client
+    params = [(k, v) for k, v in (query or {}).items() if v is not None]
+    headers = {"Accept": "application/json"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    method, url, headers, body, post = api.param_serialize(
+        method, path, query_params=params, header_params=headers, body=body, auth_settings=["BearerToken"]
+    )
+    resp = api.call_api(method, url, header_params=headers, body=body, post_params=post, _request_timeout=timeout)
+    try:
+        data = resp.read()
+    finally:
+        resp.response.release_conn()
+    if not 200 <= resp.status <= 299:
+        raise ApiException.from_response(http_resp=resp, body=None, data=None)
+    return data
 
 
 class Cluster:
-    """One cluster of a task: its name, its (cached) clients and the per-request timeout.
+    """One cluster of a write task: its name, its (cached) clients and the per-request timeout.
 
-    ``call`` and ``json`` pass ``_request_timeout``, so a cluster that accepts connections
-    and never answers (a partitioned region) fails after ``timeout`` seconds.
+    Every request passes the timeout, so a cluster that accepts connections and never answers
+    (a partitioned region) fails after ``timeout`` seconds. Requests go by path (no typed API
+    classes, see :func:`get_bytes`); answers are the API's plain JSON.
     """
 
     def __init__(self, auth, timeout=10.0):
@@ -230,23 +329,41 @@ class Cluster:
             self._clients = get_clients(self.auth)
         return self._clients
 
-    def call(self, what, api, method, *args, **kwargs):
-        """``clients.<api>.<method>(*args, **kwargs)``, failures as ModuleFailure."""
-        kwargs.setdefault("_request_timeout", self.timeout)
-        return call(self.clients, what, getattr(getattr(self.clients, api), method), *args, **kwargs)
-
-    def json(self, what, api, method, *args, **kwargs):
-        """Like ``call``, but the answer as the API's plain JSON (camelCase keys), without model objects."""
-        resp = self.call(what, api, method, *args, _preload_content=False, **kwargs)
+    def request(self, what, method, path, query=None, body=None, content_type=None, missing_ok=False):
+        """The answer as plain JSON; failures as ModuleFailure naming the cluster and ``what``.
+        With ``missing_ok``, a 404 is None."""
         try:
-            return json.loads(resp.data or b"{}")
+            data = request_bytes(self.clients, method, path, query, body, content_type, self.timeout)
+        except api_failures() as exc:
+            if missing_ok and isinstance(exc, ApiException) and exc.status == 404:
+                return None
+            failure = ModuleFailure(explain(exc, self.clients, what), cluster=self.name)
+            failure.unreachable = not isinstance(exc, ApiException)
+            raise failure from None
+        try:
+            return json.loads(data or b"{}")
         except ValueError:
-            raise ModuleFailure(f"{self.name}: the API answered {what} with something that is not JSON") from None
+            raise ModuleFailure(
+                f"{self.name}: the API server's answer to {what} is not JSON", cluster=self.name
+            ) from None
 
-    def text(self, what, api, method, *args, **kwargs):
-        """Like ``call``, for text answers (pod logs)."""
-        resp = self.call(what, api, method, *args, _preload_content=False, **kwargs)
-        return (resp.data or b"").decode("utf-8", errors="replace")
+    def get(self, what, path, missing_ok=False, **query):
+        return self.request(what, "GET", path, query, missing_ok=missing_ok)
+
+    def patch(self, what, path, body, content_type=MERGE_PATCH):
+        return self.request(what, "PATCH", path, body=body, content_type=content_type)
+
+    def delete(self, what, path, body=None, missing_ok=False):
+        content_type = "application/json" if body else None
+        return self.request(what, "DELETE", path, body=body, content_type=content_type, missing_ok=missing_ok)
+
+    def text(self, what, path, **query):
+        """A text answer (a pod's log)."""
+        try:
+            data = request_bytes(self.clients, "GET", path, query, None, None, self.timeout)
+        except api_failures() as exc:
+            raise ModuleFailure(explain(exc, self.clients, what), cluster=self.name) from None
+        return data.decode("utf-8", errors="replace")
 
 
 def clusters_from_params(module):

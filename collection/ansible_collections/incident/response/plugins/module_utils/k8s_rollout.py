@@ -18,12 +18,20 @@ import time
 from datetime import UTC, datetime
 
 from ansible_collections.incident.response.plugins.module_utils.common import Deadline, ModuleFailure, bounded_map
-from ansible_collections.incident.response.plugins.module_utils.k8s import api_failures, explain
+from ansible_collections.incident.response.plugins.module_utils.k8s import (
+    MERGE_PATCH,
+    STRATEGIC_MERGE_PATCH,
+    api_failures,
+    api_path,
+    explain,
+    request_bytes,
+)
+from ansible_collections.incident.response.plugins.module_utils.k8s_logs import tail_pods
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 TIMED_OUT_REASON = "ProgressDeadlineExceeded"
-SMP = "application/strategic-merge-patch+json"
-MERGE = "application/merge-patch+json"
+SMP = STRATEGIC_MERGE_PATCH
+MERGE = MERGE_PATCH
 # Container states that will not fix themselves while we wait: report them as soon as they are seen.
 STUCK_REASONS = (
     "CrashLoopBackOff",
@@ -37,19 +45,16 @@ STUCK_REASONS = (
 
 
 class Kind:
-    """How the official client reads, lists and patches one kind of workload (all in ``apps/v1``)."""
+    """One kind of workload, all in ``apps/v1``: its name and REST paths."""
 
     def __init__(self, name, plural, scalable):
         self.name = name
         self.plural = plural
         self.singular = name.lower()
-        snake = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}[name]
-        self.read = f"read_namespaced_{snake}"
-        self.list = f"list_namespaced_{snake}"
-        self.patch = f"patch_namespaced_{snake}"
-        self.read_scale = f"read_namespaced_{snake}_scale" if scalable else None
-        self.patch_scale = f"patch_namespaced_{snake}_scale" if scalable else None
         self.scalable = scalable
+
+    def path(self, namespace, name=None, sub=None):
+        return api_path("apps/v1", self.plural, namespace, name, sub)
 
 
 KINDS = {
@@ -223,14 +228,11 @@ def restart(cluster, obj, timestamp=None):
     timestamp = timestamp or now_rfc3339()
     if restarted_at(obj) == timestamp:  # restarted within the same second: make the template change anyway
         timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return cluster.json(
+    return cluster.patch(
         f"restart {kind.singular} {meta['namespace']}/{meta['name']}",
-        "apps",
-        kind.patch,
-        meta["name"],
-        meta["namespace"],
+        kind.path(meta["namespace"], meta["name"]),
         restart_body(timestamp),
-        _content_type=SMP,
+        SMP,
     )
 
 
@@ -287,49 +289,27 @@ def pod_summary(pod):
     return out
 
 
-def pod_log_tail(cluster, namespace, summary, lines):
-    """The last ``lines`` log lines of the pod's unready container (its previous instance when
-    it restarted and is now waiting, as a crash loop is); [] when there is no log."""
-    if lines <= 0 or not summary.get("container"):
-        return []
-    previous = bool(summary["restarts"]) and summary.get("reason") in (*STUCK_REASONS, "Error", "Completed")
-    for prev in (previous, not previous) if summary["restarts"] else (False,):
-        try:
-            text = cluster.text(
-                f"read the log of pod {namespace}/{summary['name']}",
-                "core",
-                "read_namespaced_pod_log",
-                summary["name"],
-                namespace,
-                container=summary["container"],
-                tail_lines=lines,
-                previous=prev,
-            )
-        except ModuleFailure:
-            continue
-        out = text.splitlines()[-lines:]
-        if out:
-            return out
-    return []
-
-
 def unready_pods(cluster, namespace, selector, log_lines, limit=5):
-    """The pods of a selector that are not ready (newest first), with why and their last log lines."""
-    pods = cluster.json(
+    """The pods of a selector that are not ready (newest first), with why and their last log lines
+    (through ``k8s_logs.tail_pods``)."""
+    pods = cluster.get(
         f"list the pods of {namespace} matching {selector}",
-        "core",
-        "list_namespaced_pod",
-        namespace,
-        label_selector=selector,
+        api_path("v1", "pods", namespace),
+        labelSelector=selector,
     ).get("items", [])
     pods = [p for p in pods if not p["metadata"].get("deletionTimestamp") and not pod_ready(p)]
     pods.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
     summaries = [pod_summary(p) for p in pods[:limit]]
-
-    def with_logs(summary):
-        return dict(summary, log_tail=pod_log_tail(cluster, namespace, summary, log_lines))
-
-    return bounded_map(with_logs, summaries, 5)
+    items = [(namespace, s["name"], s["container"]) for s in summaries if s["container"]]
+    tails = (
+        tail_pods(cluster.clients, items, log_lines, previous=True, timeout=cluster.timeout) if log_lines > 0 else {}
+    )
+    for s in summaries:
+        tail = tails.get(f"{namespace}/{s['name']}/{s['container']}") or {}
+        # A crash loop's current instance has not written anything yet: the instance that died says why.
+        crashed = s["restarts"] and (s["reason"] in (*STUCK_REASONS, "Error", "Completed") or not tail.get("lines"))
+        s["log_tail"] = (tail.get("previous_lines") if crashed else None) or tail.get("lines") or []
+    return summaries
 
 
 def unserved_pods(cluster, namespace, pods):
@@ -338,11 +318,11 @@ def unserved_pods(cluster, namespace, pods):
     A pod is Ready before the Service's consumers (kube-proxy, load balancers) send it traffic;
     waiting for this before taking another pod away keeps a service answering.
     """
-    services = cluster.json(f"list the services of {namespace}", "core", "list_namespaced_service", namespace)
+    services = cluster.get(f"list the services of {namespace}", api_path("v1", "services", namespace))
     services = [s for s in services.get("items", []) if (s.get("spec") or {}).get("selector")]
     if not services or not pods:
         return []
-    endpoints = cluster.json(f"list the endpoints of {namespace}", "core", "list_namespaced_endpoints", namespace)
+    endpoints = cluster.get(f"list the endpoints of {namespace}", api_path("v1", "endpoints", namespace))
     served = {}
     for ep in endpoints.get("items", []):
         served[ep["metadata"]["name"]] = {
@@ -382,13 +362,14 @@ def describe_pods(pods):
 def _read(cluster, kind, namespace, name):
     """(object, error message, HTTP status) of one read, without raising."""
     try:
-        resp = getattr(cluster.clients.apps, kind.read)(
-            name, namespace, _preload_content=False, _request_timeout=cluster.timeout
-        )
-        return json.loads(resp.data), None, None
+        data = request_bytes(cluster.clients, "GET", kind.path(namespace, name), timeout=cluster.timeout)
+        return json.loads(data), None, None
     except api_failures() as exc:
         what = f"read {kind.singular} {namespace}/{name}"
-        return None, explain(exc, cluster.clients, what), getattr(exc, "status", 0)
+        status = getattr(exc, "status", 0) or 0  # an ApiException's HTTP status
+        return None, explain(exc, cluster.clients, what), status
+    except ModuleFailure as exc:  # the clients could not be made
+        return None, exc.msg, 0
 
 
 def wait_rollout(cluster, kind_name, namespace, name, deadline, poll=0.5, log_lines=20, min_generation=0):

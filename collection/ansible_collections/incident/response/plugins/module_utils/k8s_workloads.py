@@ -14,7 +14,7 @@ import json
 import math
 
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
-from ansible_collections.incident.response.plugins.module_utils.k8s import api_failures, explain
+from ansible_collections.incident.response.plugins.module_utils.k8s import api_path
 from ansible_collections.incident.response.plugins.module_utils.k8s_rollout import KINDS
 
 HPA_POLICIES = ("adjust_hpa", "fail", "scale_anyway")
@@ -23,24 +23,16 @@ HPA_POLICIES = ("adjust_hpa", "fail", "scale_anyway")
 # -- reading ---------------------------------------------------------------------------------
 
 
-def get_or_none(cluster, what, api, method, *args, **kwargs):
-    """The object as JSON, or None when the API answers 404; other failures raise ModuleFailure."""
-    try:
-        resp = getattr(getattr(cluster.clients, api), method)(
-            *args, _preload_content=False, _request_timeout=cluster.timeout, **kwargs
-        )
-        return json.loads(resp.data or b"{}")
-    except api_failures() as exc:
-        if getattr(exc, "status", None) == 404:
-            return None
-        raise ModuleFailure(explain(exc, cluster.clients, what), cluster=cluster.name) from None
-
-
 def missing(cluster, namespace, what):
     """The message for an object that is not there: says when the namespace itself is missing."""
-    if get_or_none(cluster, f"read namespace {namespace}", "core", "read_namespace", namespace) is None:
+    if not namespace_exists(cluster, namespace):
         return f"{cluster.name}: namespace {namespace!r} does not exist"
     return f"{cluster.name}: {what} not found in namespace {namespace!r}"
+
+
+def namespace_exists(cluster, namespace):
+    path = api_path("v1", "namespaces", None, namespace)
+    return cluster.get(f"read namespace {namespace}", path, missing_ok=True) is not None
 
 
 def find_workloads(cluster, namespace, kind_name, names=(), label_selector=None):
@@ -52,7 +44,7 @@ def find_workloads(cluster, namespace, kind_name, names=(), label_selector=None)
     kind = KINDS[kind_name]
     found, absent = {}, []
     for name in names:
-        obj = get_or_none(cluster, f"read {kind.singular} {namespace}/{name}", "apps", kind.read, name, namespace)
+        obj = cluster.get(f"read {kind.singular} {namespace}/{name}", kind.path(namespace, name), missing_ok=True)
         if obj is None:
             absent.append(name)
         else:
@@ -60,12 +52,10 @@ def find_workloads(cluster, namespace, kind_name, names=(), label_selector=None)
     if absent:
         raise ModuleFailure(missing(cluster, namespace, f"{kind.singular} {', '.join(absent)}"), cluster=cluster.name)
     if label_selector:
-        listed = cluster.json(
+        listed = cluster.get(
             f"list {kind.plural} in {namespace} matching {label_selector}",
-            "apps",
-            kind.list,
-            namespace,
-            label_selector=label_selector,
+            kind.path(namespace),
+            labelSelector=label_selector,
         ).get("items", [])
         if not listed:
             raise ModuleFailure(_no_match(cluster, namespace, kind, label_selector), cluster=cluster.name)
@@ -82,7 +72,7 @@ def _no_match(cluster, namespace, kind, selector):
 
 def no_match(cluster, namespace, what):
     """The message for a selector that matched nothing: says when the namespace itself is missing."""
-    if get_or_none(cluster, f"read namespace {namespace}", "core", "read_namespace", namespace) is None:
+    if not namespace_exists(cluster, namespace):
         return f"{cluster.name}: namespace {namespace!r} does not exist"
     return f"{cluster.name}: {what} in namespace {namespace!r}"
 

@@ -37,6 +37,28 @@ def login_argument_spec():
     )
 
 
+def login_suboptions(required_user=False):
+    """The login options as suboptions of a nested server entry (user and password default to the task's)."""
+    spec = login_argument_spec()
+    for key in ("login_host", "login_port", "login_user", "login_password", "connect_timeout"):
+        spec[key] = dict(spec[key])
+        spec[key].pop("default", None)
+        spec[key]["required"] = False
+    spec["login_user"]["required"] = required_user
+    return spec
+
+
+def merge_login(params, entry):
+    """Login parameters for a nested server entry: its own values, else the task's."""
+    merged = {key: params.get(key) for key in login_argument_spec()}
+    for key, value in (entry or {}).items():
+        if key in merged and value is not None:
+            merged[key] = value
+    if (entry or {}).get("login_host") is not None and (entry or {}).get("login_unix_socket") is None:
+        merged["login_unix_socket"] = None  # a host given for the entry wins over the task's socket
+    return merged
+
+
 def require_pymysql(module):
     if not HAS_PYMYSQL:
         module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
@@ -53,14 +75,30 @@ _HINTS = {
     1045: "access denied: check login_user and login_password",
     1044: "access denied to the database: grant the login user the privileges it needs",
     1227: "the login user lacks a privilege this step needs (for example REPLICATION SLAVE ADMIN or SUPER)",
+    1040: "the server refuses new connections (too many connections): it is alive but saturated",
+    1290: "the server runs with read_only: writes need a primary, or a login that may bypass read_only",
     2003: "cannot connect: is the server running and reachable on that address?",
+    2005: "unknown host: check login_host (DNS)",
+    2006: "the server went away: it may have crashed or restarted",
     2013: "the connection was lost during the query: the server may have crashed or a timeout hit",
 }
+
+# Errors that mean "no server answers there" (as opposed to "a server answered and said no").
+UNREACHABLE_ERRORS = (2002, 2003, 2005, 2006, 2013)
+
+
+class ConnectFailure(ModuleFailure):
+    """connect() could not log in. ``unreachable`` is True when no server answered (down, refused, timeout)."""
+
+    def __init__(self, msg, code=None, unreachable=False, **result):
+        super().__init__(msg, **result)
+        self.code = code
+        self.unreachable = unreachable
 
 
 def explain(exc, params):
     """One line for a pymysql error, naming the server."""
-    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    code = error_code(exc)
     text = exc.args[-1] if exc.args else str(exc)
     hint = _HINTS.get(code)
     where = describe_target(params)
@@ -87,4 +125,11 @@ def connect(params, timeout=None, database=None):
     try:
         return pymysql.connect(**kwargs)
     except pymysql.MySQLError as exc:
-        raise ModuleFailure(explain(exc, params), target=describe_target(params)) from None
+        code = error_code(exc)
+        raise ConnectFailure(
+            explain(exc, params), code=code, unreachable=code in UNREACHABLE_ERRORS, target=describe_target(params)
+        ) from None
+
+
+def error_code(exc):
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None

@@ -28,7 +28,7 @@ author:
   - Incident Response Engineering (@incident-response)
 extends_documentation_fragment:
   - incident.response.kube_auth
-  - incident.response.kube_auth.clusters
+  - incident.response.kube_clusters
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -268,6 +268,7 @@ from ansible_collections.incident.response.plugins.module_utils import k8s_workl
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
 from ansible_collections.incident.response.plugins.module_utils.files import read_bytes, write_atomic
 from ansible_collections.incident.response.plugins.module_utils.k8s import (
+    api_path,
     auth_argument_spec,
     clusters_argument_spec,
     clusters_from_params,
@@ -275,6 +276,10 @@ from ansible_collections.incident.response.plugins.module_utils.k8s import (
 
 KINDS = ["Deployment", "StatefulSet", "DaemonSet"]
 RETRIES = 3
+
+
+def cm_path(namespace, name):
+    return api_path("v1", "configmaps", namespace, name)
 
 
 def argument_spec():
@@ -314,14 +319,8 @@ def where(t):
 
 
 def read_configmap(t):
-    cm = wl.get_or_none(
-        t["cluster"],
-        f"read configmap {t['namespace']}/{t['name']}",
-        "core",
-        "read_namespaced_config_map",
-        t["name"],
-        t["namespace"],
-    )
+    what = f"read configmap {t['namespace']}/{t['name']}"
+    cm = t["cluster"].get(what, cm_path(t["namespace"], t["name"]), missing_ok=True)
     if cm is None:
         raise ModuleFailure(wl.missing(t["cluster"], t["namespace"], f"configmap {t['name']!r}"))
     return cm
@@ -331,7 +330,7 @@ def secrets_of(t, wanted, listing):
     """Secrets by name and type only: the listing's data is dropped as soon as it is read."""
     if not wanted and not listing:
         return []
-    items = t["cluster"].json(f"list the secrets of {t['namespace']}", "core", "list_namespaced_secret", t["namespace"])
+    items = t["cluster"].get(f"list the secrets of {t['namespace']}", api_path("v1", "secrets", t["namespace"]))
     present = {}
     for item in items.get("items", []):
         present[item["metadata"]["name"]] = item.get("type")
@@ -360,7 +359,7 @@ def consumers_of(t, kinds, changed_keys):
     found = []
     for kind_name in kinds:
         kind = rollout.KINDS[kind_name]
-        items = t["cluster"].json(f"list the {kind.plural} of {t['namespace']}", "apps", kind.list, t["namespace"])
+        items = t["cluster"].get(f"list the {kind.plural} of {t['namespace']}", kind.path(t["namespace"]))
         for obj in items.get("items", []):
             obj.setdefault("kind", kind_name)
             refs = wl.configmap_references(obj, t["name"])
@@ -417,14 +416,8 @@ def apply(t):
             return t
         body = {"metadata": {"resourceVersion": t["rv"]}, "data": t["patch"]}
         try:
-            got = t["cluster"].json(
-                f"patch configmap {t['namespace']}/{t['name']}",
-                "core",
-                "patch_namespaced_config_map",
-                t["name"],
-                t["namespace"],
-                body,
-                _content_type=rollout.MERGE,
+            got = t["cluster"].patch(
+                f"patch configmap {t['namespace']}/{t['name']}", cm_path(t["namespace"], t["name"]), body
             )
             t.update(written=True, rv=got["metadata"].get("resourceVersion"), after=dict(got.get("data") or {}))
             return t

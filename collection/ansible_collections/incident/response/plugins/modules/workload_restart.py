@@ -26,7 +26,7 @@ author:
   - Incident Response Engineering (@incident-response)
 extends_documentation_fragment:
   - incident.response.kube_auth
-  - incident.response.kube_auth.clusters
+  - incident.response.kube_clusters
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -272,6 +272,7 @@ from ansible_collections.incident.response.plugins.module_utils.common import (
     run,
 )
 from ansible_collections.incident.response.plugins.module_utils.k8s import (
+    api_path,
     auth_argument_spec,
     clusters_argument_spec,
     clusters_from_params,
@@ -320,13 +321,8 @@ def _ts(text):
 
 
 def list_pods(cluster, namespace, selector):
-    items = cluster.json(
-        f"list the pods of {namespace} matching {selector}",
-        "core",
-        "list_namespaced_pod",
-        namespace,
-        label_selector=selector,
-    ).get("items", [])
+    what = f"list the pods of {namespace} matching {selector}"
+    items = cluster.get(what, api_path("v1", "pods", namespace), labelSelector=selector).get("items", [])
     return sorted(items, key=lambda p: p["metadata"]["name"])
 
 
@@ -513,14 +509,11 @@ def plan_deletions(cluster, p, since):
 def _delete_pod(cluster, namespace, pod):
     """Delete one pod (this very pod: a statefulset's replacement has the same name); False if it was gone."""
     meta = pod["metadata"]
-    answer = wl.get_or_none(
-        cluster,
+    answer = cluster.delete(
         f"delete pod {namespace}/{meta['name']}",
-        "core",
-        "delete_namespaced_pod",
-        meta["name"],
-        namespace,
+        api_path("v1", "pods", namespace, meta["name"]),
         body={"preconditions": {"uid": meta["uid"]}},
+        missing_ok=True,
     )
     return answer is not None
 

@@ -27,7 +27,7 @@ author:
   - Incident Response Engineering (@incident-response)
 extends_documentation_fragment:
   - incident.response.kube_auth
-  - incident.response.kube_auth.clusters
+  - incident.response.kube_clusters
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -309,13 +309,17 @@ from ansible_collections.incident.response.plugins.module_utils import k8s_rollo
 from ansible_collections.incident.response.plugins.module_utils import k8s_workloads as wl
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
 from ansible_collections.incident.response.plugins.module_utils.k8s import (
+    api_path,
     auth_argument_spec,
     clusters_argument_spec,
     clusters_from_params,
 )
 
 KINDS = ["Deployment", "StatefulSet"]
-MERGE = rollout.MERGE
+
+
+def hpa_path(namespace, name=None):
+    return api_path("autoscaling/v2", "horizontalpodautoscalers", namespace, name)
 
 
 def argument_spec():
@@ -362,12 +366,7 @@ def argument_spec():
 def _hpas(cluster, namespace, cache):
     key = (cluster.name, namespace)
     if key not in cache:
-        cache[key] = cluster.json(
-            f"list the HPAs of {namespace}",
-            "autoscaling",
-            "list_namespaced_horizontal_pod_autoscaler",
-            namespace,
-        ).get("items", [])
+        cache[key] = cluster.get(f"list the HPAs of {namespace}", hpa_path(namespace)).get("items", [])
     return cache[key]
 
 
@@ -426,12 +425,7 @@ def plan_restore(clusters, entries):
         hpa = None
         want = prev.get("hpa")
         hpas = wl.hpas_targeting(
-            cluster.json(
-                f"list the HPAs of {prev['namespace']}",
-                "autoscaling",
-                "list_namespaced_horizontal_pod_autoscaler",
-                prev["namespace"],
-            ).get("items", []),
+            cluster.get(f"list the HPAs of {prev['namespace']}", hpa_path(prev["namespace"])).get("items", []),
             prev["kind"],
             prev["name"],
         )
@@ -496,25 +490,17 @@ def apply(cluster, entry):
     hpa = entry["hpa"]
     try:
         if hpa and hpa["action"] == "adjusted":
-            cluster.json(
+            cluster.patch(
                 f"patch HPA {ns}/{hpa['name']}",
-                "autoscaling",
-                "patch_namespaced_horizontal_pod_autoscaler",
-                hpa["name"],
-                ns,
+                hpa_path(ns, hpa["name"]),
                 {"spec": {"minReplicas": hpa["new_min_replicas"], "maxReplicas": hpa["new_max_replicas"]}},
-                _content_type=MERGE,
             )
             entry["status"] = "hpa_adjusted"
         if entry["replicas"] != entry["replicas_before"]:
-            cluster.json(
+            cluster.patch(
                 f"scale {kind.singular} {ns}/{name}",
-                "apps",
-                kind.patch_scale,
-                name,
-                ns,
+                kind.path(ns, name, "scale"),
                 {"spec": {"replicas": entry["replicas"]}},
-                _content_type=MERGE,
             )
         entry["status"] = "scaled" if entry["changed"] else "unchanged"
     except ModuleFailure as exc:

@@ -270,15 +270,17 @@ def test_rollout_failure_names_each_workload_and_its_pods():
 
 
 class FakeCluster:
-    """Answers list calls from recorded JSON, as k8s.Cluster.json does."""
+    """Answers list calls (by the resource's plural) from recorded JSON, as k8s.Cluster.get does."""
 
     name = "primary"
 
     def __init__(self, **answers):
         self.answers = answers
+        self.paths = []
 
-    def json(self, what, api, method, *args, **kwargs):
-        return self.answers[method]
+    def get(self, what, path, missing_ok=False, **query):
+        self.paths.append(path)
+        return self.answers[path.rsplit("/", 1)[-1]]
 
 
 def test_a_ready_pod_is_served_once_every_selecting_service_lists_it():
@@ -295,9 +297,10 @@ def test_a_ready_pod_is_served_once_every_selecting_service_lists_it():
         addresses = [{"ip": "10.0.0.1", "targetRef": {"kind": "Pod", "uid": u}} for u in uids]
         return {"items": [{"metadata": {"name": "web"}, "subsets": [{"addresses": addresses}]}]}
 
-    waiting = FakeCluster(list_namespaced_service=services, list_namespaced_endpoints=endpoints("u-old"))
+    waiting = FakeCluster(services=services, endpoints=endpoints("u-old"))
     assert rollout.unserved_pods(waiting, "ns", [pod]) == ["web-new"]
-    served = FakeCluster(list_namespaced_service=services, list_namespaced_endpoints=endpoints("u-old", "u-new"))
+    assert waiting.paths == ["/api/v1/namespaces/ns/services", "/api/v1/namespaces/ns/endpoints"]
+    served = FakeCluster(services=services, endpoints=endpoints("u-old", "u-new"))
     assert rollout.unserved_pods(served, "ns", [pod]) == []
-    no_service = FakeCluster(list_namespaced_service={"items": []})
+    no_service = FakeCluster(services={"items": []})
     assert rollout.unserved_pods(no_service, "ns", [pod]) == []

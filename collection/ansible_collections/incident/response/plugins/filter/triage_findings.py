@@ -1,0 +1,213 @@
+# Copyright: (c) 2026, Incident Response Engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn what triage's modules returned into the findings the severity policy reads."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: triage_findings
+short_description: Build triage findings from the results of the triage modules
+version_added: 0.1.0
+description:
+  - Combines the registered results of M(incident.response.service_health),
+    M(incident.response.mysql_replication_info), M(incident.response.prometheus_query) and
+    M(incident.response.cluster_snapshot) into one dict of findings, the input of
+    P(incident.response.classify_severity#filter).
+  - Health checks are told apart by name, as the triage playbook names them
+    (V(load-balancer) with a region, V(global-entry), V(<service>@<region>), databases by name).
+  - A load balancer counts as up when it answers HTTP at all (even 503 because one service is
+    down); whether it is healthy is reported apart.
+positional: databases, alerts, cluster
+options:
+  _input:
+    description: The registered result of M(incident.response.service_health).
+    type: dict
+    required: true
+  databases:
+    description:
+      - The registered result of M(incident.response.mysql_replication_info) with O(servers), and the
+        inventory's C(databases) map (for each server's C(expected_role)), as C({result, inventory}).
+    type: dict
+  alerts:
+    description: The registered result of M(incident.response.prometheus_query) with alerts.
+    type: dict
+  cluster:
+    description: The registered result of M(incident.response.cluster_snapshot).
+    type: dict
+"""
+
+EXAMPLES = r"""
+- name: Findings
+  ansible.builtin.set_fact:
+    findings: >-
+      {{ health | incident.response.triage_findings({'result': db, 'inventory': databases}, alerts, cluster) }}
+"""
+
+RETURN = r"""
+_value:
+  description: >-
+    The findings: C(load_balancers), C(global_entry), C(services), C(databases), C(alerts),
+    C(crashlooping_pods), C(clusters), C(config_issues), C(problems) (one line each, for people).
+  type: dict
+"""
+
+LB_PREFIX = "load-balancer"
+GLOBAL_ENTRY = "global-entry"
+
+
+def _checks(health):
+    return [c for c in (health or {}).get("checks") or [] if isinstance(c, dict)]
+
+
+def _load_balancers(checks):
+    out = {}
+    for c in checks:
+        if c.get("name", "").startswith(LB_PREFIX):
+            region = c.get("region") or c["name"][len(LB_PREFIX) :].strip("@-") or "unknown"
+            out[region] = {
+                "up": c.get("http_status") is not None,
+                "healthy": c.get("status") == "UP",
+                "error": c.get("error"),
+                "failing_components": c.get("failing_components") or [],
+            }
+    return out
+
+
+def _services(checks):
+    out = []
+    for c in checks:
+        name = c.get("name", "")
+        if c.get("kind") != "http" or name.startswith(LB_PREFIX) or name == GLOBAL_ENTRY:
+            continue
+        service, _, region = name.partition("@")
+        out.append(
+            {
+                "name": service,
+                "region": c.get("region") or region or None,
+                "up": c.get("status") == "UP",
+                "error": c.get("error"),
+                "latency_ms": c.get("latency_ms"),
+            }
+        )
+    return out
+
+
+def _replication(rep):
+    if not rep:
+        return None
+    io, sql = rep.get("io_thread"), rep.get("sql_thread")
+    errors = [e.get("message") for e in (rep.get("last_io_error"), rep.get("last_sql_error")) if e]
+    healthy = io == "running" and sql == "running" and not errors
+    pending = rep.get("pending_transactions")
+    summary = f"io {io}, sql {sql}" + (f", {pending} pending" if pending else "")
+    return {
+        "healthy": healthy,
+        # Broken: the replica cannot receive, or a thread stopped on an error. A SQL thread stopped
+        # without an error (paused, delayed) is lag, not breakage.
+        "broken": io != "running" or bool(errors),
+        "io_thread": io,
+        "sql_thread": sql,
+        "error": "; ".join(errors) or (None if healthy else f"io thread {io}, sql thread {sql}"),
+        "transactions_behind": pending,
+        "relay_log_applied": rep.get("relay_log_applied"),
+        "seconds_behind_source": rep.get("seconds_behind_source"),
+        "source": f"{rep.get('source_host')}:{rep.get('source_port')}",
+        "summary": summary,
+    }
+
+
+def _databases(spec):
+    spec = spec or {}
+    result = spec.get("result") or {}
+    inventory = spec.get("inventory") or {}
+    out = {}
+    for name, srv in (result.get("servers") or {}).items():
+        out[name] = {
+            "name": name,
+            "expected_role": (inventory.get(name) or {}).get("expected_role"),
+            "reachable": bool(srv.get("reachable")),
+            "error": srv.get("error"),
+            "role": srv.get("role"),
+            "read_only": srv.get("read_only"),
+            "gtid": (srv.get("gtid") or {}).get("executed"),
+            "replication": _replication(srv.get("replication")),
+        }
+    return out
+
+
+def _alerts(result):
+    result = result or {}
+    alerts = [a for a in result.get("alerts") or [] if a.get("state", "firing") == "firing"]
+    if not alerts:  # Prometheus down: Alertmanager may still know
+        alerts = result.get("alertmanager_alerts") or []
+    out = []
+    for a in alerts:
+        labels = a.get("labels") or {}
+        out.append(
+            {
+                "alertname": labels.get("alertname"),
+                "severity": labels.get("severity"),
+                "labels": labels,
+                "summary": (a.get("annotations") or {}).get("summary"),
+            }
+        )
+    return out
+
+
+def _cluster(result):
+    """Per region health and crash-looping pods from cluster_snapshot."""
+    result = result or {}
+    clusters = {}
+    for name, snap in (result.get("clusters") or {}).items():
+        health = (result.get("health") or {}).get(name) or {}
+        reachable = bool((snap or {}).get("reachable", True))
+        problems = health.get("problems") or []
+        clusters[name] = {
+            "healthy": reachable and bool(health.get("healthy", not problems)),
+            "reachable": reachable,
+            "summary": health.get("line") or "; ".join(problems) or (snap or {}).get("error") or "",
+            "error": (snap or {}).get("error"),
+        }
+    return clusters, list(result.get("crashlooping_pods") or [])
+
+
+def triage_findings(health, databases=None, alerts=None, cluster=None):
+    checks = _checks(health)
+    lbs = _load_balancers(checks)
+    glob = next((c for c in checks if c.get("name") == GLOBAL_ENTRY), None)
+    services = _services(checks)
+    dbs = _databases(databases)
+    clusters, crashlooping = _cluster(cluster)
+    alert_list = _alerts(alerts)
+    problems = [f"load balancer {r} not answering: {lb['error']}" for r, lb in lbs.items() if not lb["up"]]
+    problems += [f"{s['name']}@{s['region']} down: {s['error']}" for s in services if not s["up"]]
+    problems += [f"database {d['name']} unreachable: {d['error']}" for d in dbs.values() if not d["reachable"]]
+    problems += [
+        f"replication into {d['name']}: {d['replication']['error']}"
+        for d in dbs.values()
+        if d["replication"] and not d["replication"]["healthy"]
+    ]
+    problems += [f"alert {a['alertname']}: {a['summary'] or ''}".rstrip(": ") for a in alert_list]
+    problems += [f"pod crash-looping: {p}" for p in crashlooping]
+    return {
+        "load_balancers": lbs,
+        "global_entry": None
+        if glob is None
+        else {
+            "up": glob.get("http_status") is not None,
+            "healthy": glob.get("status") == "UP",
+            "error": glob.get("error"),
+        },
+        "services": services,
+        "databases": dbs,
+        "alerts": alert_list,
+        "crashlooping_pods": crashlooping,
+        "clusters": clusters,
+        "config_issues": [],
+        "problems": problems,
+    }
+
+
+class FilterModule:
+    def filters(self):
+        return {"triage_findings": triage_findings}

@@ -1,0 +1,126 @@
+"""mysql_replication_info against the lab's real MariaDB pair, healthy and in each fault."""
+
+from __future__ import annotations
+
+from incidentlab import mariadb
+from mysql_lab import assert_no_secrets, login, replica_status
+from support import run_module, wait_for
+
+
+def both(lab, **extra):
+    """The runbook's check of primary and secondary as one task."""
+    primary, replica = login(lab, "db-primary"), login(lab, "db-replica")
+    return run_module(
+        "mysql_replication_info",
+        dict(
+            login_user=primary["login_user"],
+            login_password=primary["login_password"],
+            servers=[
+                dict(name="primary", login_host=primary["login_host"], login_port=primary["login_port"]),
+                dict(name="replica", login_host=replica["login_host"], login_port=replica["login_port"]),
+            ],
+            **extra,
+        ),
+    )
+
+
+def test_primary_and_replica_in_one_task(lab):
+    mariadb.wait_caught_up(lab.cfg, lab.secrets(), "db-replica", "db-primary")
+    res = both(lab, processlist=True)
+    assert not res["failed"], res["msg"]
+    assert res["changed"] is False
+    assert res["primaries"] == ["primary"] and res["replicas"] == ["replica"] and res["unreachable_servers"] == []
+    primary, replica = res["servers"]["primary"], res["servers"]["replica"]
+
+    assert primary["reachable"] and primary["role"] == "primary"
+    assert primary["read_only"] is False and primary["writable"] is True
+    assert primary["super_read_only"] is None  # MariaDB has none: not "false"
+    assert primary["server"]["flavor"] == "mariadb"
+    assert primary["binlog"]["enabled"] and primary["binlog"]["file"].startswith("mysql-bin.")
+    assert primary["binlog"]["position"] > 0
+    assert primary["replication"] is None
+    assert [r["port"] for r in primary["connected_replicas"]] == [lab.cfg.ports["db-replica"]]
+    assert any(p["command"] == "Binlog Dump" and p["user"] == "repl" for p in primary["processlist"])
+
+    assert replica["role"] == "replica" and replica["read_only"] is True and replica["writable"] is False
+    rep = replica["replication"]
+    assert rep["source_port"] == lab.cfg.ports["db-primary"] and rep["source_user"] == "repl"
+    assert rep["io_thread"] == "running" and rep["sql_thread"] == "running"
+    assert rep["seconds_behind_source"] == 0
+    assert rep["relay_log_applied"] is True and rep["pending_transactions"] == 0
+    assert rep["last_io_error"] is None and rep["last_sql_error"] is None
+    assert rep["using_gtid"] == "Slave_Pos"
+    assert replica["gtid"]["executed"] == primary["gtid"]["executed"]
+    assert any(p["command"] == "Slave_SQL" for p in replica["processlist"])
+    assert_no_secrets(lab, res)
+
+
+def test_single_server_form_returns_the_state_at_the_top(lab):
+    res = run_module("mysql_replication_info", login(lab, "db-replica"))
+    assert not res["failed"], res["msg"]
+    assert "servers" not in res
+    assert res["reachable"] is True and res["role"] == "replica"
+    assert res["summary"].startswith(f"replica of 127.0.0.1:{lab.cfg.ports['db-primary']}, read-only, io=running")
+    assert "processlist" not in res
+
+
+def test_lagging_replica_reports_unknown_lag_and_what_is_not_applied(lab, healed):
+    lab.break_fault("replica-lag")
+    res = run_module("mysql_replication_info", login(lab, "db-replica"))
+    assert not res["failed"], res["msg"]
+    rep = res["replication"]
+    assert rep["sql_thread"] == "stopped" and rep["io_thread"] == "running"
+    assert "seconds_behind_source" in rep and rep["seconds_behind_source"] is None  # unknown, never 0
+    assert rep["relay_log_applied"] is False
+    assert rep["pending_transactions"] == 25  # faults.LAG_WRITES
+    assert "lag unknown" in res["summary"]
+
+
+def test_broken_replica_reports_the_io_error(lab, healed):
+    lab.break_fault("replication-broken")
+    wait_for(lambda: (replica_status(lab, "db-replica") or {}).get("Last_IO_Errno"), 10, "the IO thread's error")
+    res = run_module("mysql_replication_info", login(lab, "db-replica"))
+    assert not res["failed"], res["msg"]
+    rep = res["replication"]
+    assert rep["io_thread"] == "connecting"
+    assert rep["last_io_error"]["errno"] == 1045 and "Access denied" in rep["last_io_error"]["message"]
+    assert rep["seconds_behind_source"] is None
+    assert "io error 1045" in res["summary"]
+
+
+def test_primary_down_is_a_finding_when_asked_and_a_clear_failure_by_default(lab, healed):
+    lab.break_fault("db-primary-down")
+    res = both(lab, fail_on_unreachable=False)
+    assert not res["failed"], res["msg"]
+    assert res["unreachable_servers"] == ["primary"] and res["replicas"] == ["replica"]
+    down = res["servers"]["primary"]
+    assert down["reachable"] is False
+    assert "cannot connect: is the server running" in down["error"]
+    rep = res["servers"]["replica"]["replication"]
+    assert rep["io_thread"] == "connecting" and rep["sql_thread"] == "running"
+    assert rep["relay_log_applied"] is True and rep["seconds_behind_source"] is None
+
+    res = run_module("mysql_replication_info", login(lab, "db-primary"))
+    assert res["failed"]
+    assert f"127.0.0.1:{lab.cfg.ports['db-primary']}: cannot connect" in res["msg"]
+    assert "Traceback" not in str(res)
+
+
+def test_bad_input_fails_with_a_clear_message(lab):
+    bad_password = dict(login(lab, "db-replica"), login_password="wrong-password")
+    res = run_module("mysql_replication_info", bad_password)
+    assert res["failed"] and "access denied: check login_user and login_password" in res["msg"]
+
+    res = run_module(
+        "mysql_replication_info",
+        dict(login(lab, "db-primary"), servers=[dict(name="a", login_port=1), dict(name="b", login_host="h")]),
+    )
+    assert res["failed"] and "servers entry a: set login_host or login_unix_socket" in res["msg"]
+
+    one = dict(login_host="127.0.0.1", login_port=lab.cfg.ports["db-primary"])
+    res = run_module("mysql_replication_info", dict(login(lab, "db-primary"), servers=[dict(one, name="x")] * 2))
+    assert res["failed"] and "used more than once: x" in res["msg"]
+
+    res = run_module("mysql_replication_info", dict(login(lab, "db-primary"), login_port="not-a-port"))
+    assert res["failed"] and "login_port" in res["msg"] and "Traceback" not in res["msg"]
+    assert_no_secrets(lab, res)
