@@ -79,7 +79,7 @@ def _services(checks):
         name = c.get("name", "")
         if c.get("kind") != "http" or name.startswith(LB_PREFIX) or name == GLOBAL_ENTRY:
             continue
-        service, _, region = name.partition("@")
+        service, _at, region = name.partition("@")
         out.append(
             {
                 "name": service,
