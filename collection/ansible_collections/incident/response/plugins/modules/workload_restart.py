@@ -33,7 +33,8 @@ attributes:
     support: full
     details: Lists the workloads that would be restarted and the pods that would be replaced or deleted.
   diff_mode:
-    support: none
+    support: full
+    details: Per workload, the C(restartedAt) annotation and the pods before and after (or the pods to delete).
   platform:
     platforms: posix
 options:
@@ -373,14 +374,31 @@ def do_rollouts(module, clusters, since, start):
     todo = [pl for pl in plans if pl["entry"]["status"] == "planned"]
     entries = [pl["entry"] for pl in plans]
 
+    for pl in plans:
+        pl["restarted_before"] = pl["entry"]["restarted_at"]
+
+    def diff():
+        before, after = [], []
+        for pl in plans:
+            e = pl["entry"]
+            where = rollout.ref(e["cluster"], e["namespace"], e["kind"], e["name"])
+            before.append(f"{where}: restartedAt={pl['restarted_before'] or '-'} pods={','.join(e['pods_before'])}")
+            if e["status"] == "planned":
+                now = f"restartedAt=(now) pods=({len(e['pods_before'])} new)"
+            else:
+                now = f"restartedAt={e['restarted_at'] or '-'} pods={','.join(e.get('pods_after', e['pods_before']))}"
+            after.append(f"{where}: {now}")
+        return dict(before="\n".join(before) + "\n", after="\n".join(after) + "\n")
+
     def result(**extra):
         out = dict(
-            changed=any(e["status"] in ("restarted", "failed_wait") for e in entries),
+            changed=any(e["status"] == "restarted" for e in entries),
             workloads=entries,
             deletions=[],
             elapsed=round(time.monotonic() - start, 2),
         )
         out.update(extra)
+        out["diff"] = diff()
         return out
 
     skipped = [pl["entry"] for pl in plans if pl["entry"]["status"] == "skipped"]
@@ -603,6 +621,22 @@ def do_deletions(module, clusters, since, start):
     entries = [pl["entry"] for pl in plans]
     todo = [pl for pl in plans if pl["victims"]]
 
+    def where(e):
+        return f"{e['cluster']}/{e['namespace']}/{e['workload'] or e['selector']}"
+
+    def diff():
+        before = [f"{where(e)}: pods={','.join(e['pods_before'])}" for e in entries]
+        after = []
+        for pl in plans:
+            e = pl["entry"]
+            if "pods_after" in e:
+                after.append(f"{where(e)}: pods={','.join(e['pods_after'])}")
+            else:
+                kept = [n for n in e["pods_before"] if n not in names(pl["victims"])]
+                new = f"({len(pl['victims'])} new)"
+                after.append(f"{where(e)}: pods={','.join([*kept, new])}")
+        return dict(before="\n".join(before) + "\n", after="\n".join(after) + "\n")
+
     def result(**extra):
         out = dict(
             changed=any(e["deleted"] for e in entries),
@@ -611,10 +645,8 @@ def do_deletions(module, clusters, since, start):
             elapsed=round(time.monotonic() - start, 2),
         )
         out.update(extra)
+        out["diff"] = diff()
         return out
-
-    def where(e):
-        return f"{e['cluster']}/{e['namespace']}/{e['workload'] or e['selector']}"
 
     if module.check_mode:
         out = result(changed=bool(todo))
