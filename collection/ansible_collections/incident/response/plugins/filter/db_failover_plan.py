@@ -14,7 +14,7 @@ description:
     (the replica names its source's host and port). That replica is the one to promote.
   - Roles come from what the servers say, not from names, so a platform that already failed
     over once is read correctly.
-  - Refuses to guess: when no replica points at the unreachable server, or several replicas
+  - Refuses to guess - when no replica points at the unreachable server, or several replicas
     do, the plan says so and is not C(needed).
 positional: databases
 options:
