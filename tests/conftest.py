@@ -47,3 +47,73 @@ def fresh_databases(lab):
     """For tests that change database roles (promote, fence): the original pair is rebuilt afterwards."""
     yield lab
     lab.reset_databases()
+
+
+# -- the lab's cluster ------------------------------------------------------------------------
+
+
+def _lab_config_data(lab) -> dict[str, str]:
+    """The data of ConfigMap microservice-config as `lab up` makes it."""
+    from incidentlab.kube.cluster import db_params
+
+    db = db_params(lab.cfg, lab.secrets())
+    return {"db.host": db.host, "db.port": str(db.port), "db.name": db.name, "log.level": "INFO"}
+
+
+@pytest.fixture
+def restored(lab):
+    """Tests that scale, restart or reconfigure the lab's services leave them as `lab up` made them:
+    replicas, HPA bounds, the ConfigMap's data (keys added by the test removed, services restarted)."""
+    from kubernetes import client
+
+    from incidentlab.kube.cluster import region_ready
+    from kubeutil import NS, REGIONS, SERVICES, api, kubectl
+    from support import wait_for
+
+    yield lab
+    want = _lab_config_data(lab)
+    for region in REGIONS:
+        core, apps = client.CoreV1Api(api(lab, region)), client.AppsV1Api(api(lab, region))
+        auto = client.AutoscalingV2Api(api(lab, region))
+        for name in SERVICES:
+            hpa = auto.read_namespaced_horizontal_pod_autoscaler(name, NS)
+            if hpa.spec.min_replicas != 2 or hpa.spec.max_replicas != 5:
+                auto.patch_namespaced_horizontal_pod_autoscaler(
+                    name, NS, {"spec": {"minReplicas": 2, "maxReplicas": 5}}
+                )
+        data = core.read_namespaced_config_map("microservice-config", NS).data or {}
+        if data != want:
+            patch = {k: want.get(k) for k in set(data) | set(want)}
+            core.patch_namespaced_config_map(
+                "microservice-config", NS, {"data": patch}, _content_type="application/merge-patch+json"
+            )
+            kubectl(lab, region, "rollout", "restart", "deployment", *SERVICES)
+        for name in SERVICES:
+            if apps.read_namespaced_deployment(name, NS).spec.replicas != 2:
+                apps.patch_namespaced_deployment_scale(name, NS, {"spec": {"replicas": 2}})
+        wait_for(lambda r=region: region_ready(lab.cfg, r)[0], 90, f"the {region} region to be ready again")
+        wait_for(
+            lambda c=core: len(c.list_namespaced_pod(NS).items) == 2 * len(SERVICES),
+            60,
+            f"the {region} region's replaced pods to be gone",
+        )
+
+
+@pytest.fixture(scope="module")
+def scratch(lab):
+    """A namespace of its own in the primary region, deleted (with everything in it) at the end."""
+    from kubernetes import client
+
+    from kubeutil import api
+    from support import wait_for
+
+    core = client.CoreV1Api(api(lab, "primary"))
+    name = "scratch"
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)
+    wait_for(
+        lambda: name not in {n.metadata.name for n in core.list_namespace().items},
+        60,
+        "the scratch namespace to be gone",
+    )

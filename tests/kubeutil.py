@@ -206,3 +206,50 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def module_clusters(lab, regions: tuple[str, ...] = REGIONS) -> dict:
+    """The module options that name the lab's regions as clusters (one kubeconfig, a context each)."""
+    return {"kubeconfig": kubeconfig(lab), "clusters": [{"name": r, "context": r} for r in regions]}
+
+
+class LbProbe:
+    """Requests a service through a region's load balancer in a thread, for as long as the block runs;
+    ``codes`` counts the answers (0: no answer), ``upstreams`` the pods that answered."""
+
+    def __init__(self, lab, region: str, service: str, interval: float = 0.05):
+        import threading
+
+        self.url = lab.cfg.url(f"lb-{region}", f"/{service}/actuator/health")
+        self.interval = interval
+        self.codes: dict[int, int] = {}
+        self.upstreams: set[str] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            code, _, headers = http(self.url, timeout=5)
+            self.codes[code] = self.codes.get(code, 0) + 1
+            if headers.get("X-Lab-Upstream"):
+                self.upstreams.add(headers["X-Lab-Upstream"])
+            self.stop.wait(self.interval)
+
+    def __enter__(self) -> LbProbe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+    @property
+    def failures(self) -> int:
+        return sum(n for code, n in self.codes.items() if code != 200)
+
+
+@contextlib.contextmanager
+def read_only(lab, namespaces: tuple[str, ...] = (NS,), region: str = "primary"):
+    """Module options (host + bearer token, no kubeconfig) for a user who may only read in ``namespaces``."""
+    with viewer_token(lab, namespaces) as token:
+        yield {"host": lab.cfg.url(f"kube-{region}"), "api_key": token}

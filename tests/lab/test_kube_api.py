@@ -288,3 +288,26 @@ def test_prometheus_targets_follow_the_pods(lab):
                 assert r.status == 200 and b"process_start_time_seconds" in r.read()
         kube = json.loads(lab.cfg.path("prometheus", "targets", f"kube-{region}.json").read_text())
         assert kube[0]["targets"] == [f"127.0.0.1:{lab.cfg.ports[f'kube-{region}']}"]
+
+
+def test_a_write_refused_before_its_body_is_read_leaves_the_connection_usable(lab):
+    """A 403 answers a PATCH before its body is read; the next request on the same keep-alive
+    connection must not be parsed from that body (it was: 400 'Bad request syntax')."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from kubeutil import viewer_token
+
+    url = urlsplit(lab.cfg.url("kube-primary"))
+    with viewer_token(lab) as token:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        auth = {"Authorization": f"Bearer {token}"}
+        path = f"/apis/apps/v1/namespaces/{NS}/deployments/user-service"
+        body = json.dumps({"spec": {"replicas": 3}})
+        conn.request("PATCH", path + "/scale", body, {**auth, "Content-Type": "application/merge-patch+json"})
+        first = conn.getresponse()
+        assert first.status == 403 and json.loads(first.read())["reason"] == "Forbidden"
+        conn.request("GET", path, headers=auth)
+        second = conn.getresponse()
+        assert second.status == 200 and json.loads(second.read())["spec"]["replicas"] == 2
+        conn.close()

@@ -9,7 +9,19 @@ import pytest
 import yaml
 from kubernetes import client
 
-from kubeutil import NS, REGIONS, SERVICES, api, http, kubectl, lb_upstreams, pod_processes, pods_of, ready
+from kubeutil import (
+    NS,
+    REGIONS,
+    SERVICES,
+    api,
+    demo_deployment,
+    http,
+    kubectl,
+    lb_upstreams,
+    pod_processes,
+    pods_of,
+    ready,
+)
 from support import wait_for
 
 pytestmark = pytest.mark.lab
@@ -235,3 +247,39 @@ def test_rollout_status_fails_when_the_progress_deadline_passes(lab):
         assert "ErrImagePull" in pod or "ImagePullBackOff" in pod
     finally:
         kubectl(lab, "primary", "delete", "-f", str(path), check=False)
+
+
+def test_statefulset_and_daemonset_rollouts_as_kubectl_sees_them(lab, scratch):
+    """Ordinal pods, scale down from the highest ordinal, rolling restarts: what `kubectl rollout status` reads."""
+    apps = client.AppsV1Api(api(lab, "primary"))
+    sts = demo_deployment("db", scratch, replicas=2)
+    sts.update(kind="StatefulSet")
+    ds = demo_deployment("node-agent", scratch)
+    ds.update(kind="DaemonSet")
+    del ds["spec"]["replicas"]
+    apps.create_namespaced_stateful_set(scratch, sts)
+    apps.create_namespaced_daemon_set(scratch, ds)
+    out = kubectl(lab, "primary", "rollout", "status", "statefulset/db", "-n", scratch, "--timeout=90s").stdout
+    assert out.strip().endswith("partitioned roll out complete: 2 new pods have been updated...")
+    out = kubectl(lab, "primary", "rollout", "status", "daemonset/node-agent", "-n", scratch, "--timeout=90s").stdout
+    assert 'daemon set "node-agent" successfully rolled out' in out
+    rows = _columns(kubectl(lab, "primary", "get", "pods", "-n", scratch, "-o", "wide").stdout)
+    assert sorted(r["NAME"] for r in rows if r["NAME"].startswith("db-")) == ["db-0", "db-1"]
+    nodes = sorted(r["NODE"] for r in rows if r["NAME"].startswith("node-agent-"))
+    assert nodes == [f"primary-worker-{i}" for i in (1, 2, 3)]
+    assert _rows(kubectl(lab, "primary", "get", "statefulsets", "-n", scratch).stdout)[0][:2] == ["db", "2/2"]
+
+    kubectl(lab, "primary", "rollout", "restart", "statefulset/db", "daemonset/node-agent", "-n", scratch)
+    kubectl(lab, "primary", "rollout", "status", "statefulset/db", "-n", scratch, "--timeout=90s")
+    kubectl(lab, "primary", "rollout", "status", "daemonset/node-agent", "-n", scratch, "--timeout=90s")
+    st = apps.read_namespaced_stateful_set("db", scratch).status
+    assert st.current_revision == st.update_revision and st.updated_replicas == st.ready_replicas == 2
+
+    kubectl(lab, "primary", "scale", "statefulset/db", "--replicas=1", "-n", scratch)
+    wait_for(
+        lambda: [p.metadata.name for p in pods_of(client.CoreV1Api(api(lab, "primary")), "db", scratch)] == ["db-0"],
+        60,
+        "the highest ordinal to be removed",
+    )
+    apps.delete_namespaced_stateful_set("db", scratch)
+    apps.delete_namespaced_daemon_set("node-agent", scratch)

@@ -114,9 +114,16 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             return True
 
+    def drain_body(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length and not self.body_read:
+            self.body_read = True
+            self.rfile.read(length)
+
     def read_body(self) -> object:
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.rfile.read(length) if length and not self.body_read else b""
+        self.body_read = True
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         if not raw:
             return None
@@ -154,9 +161,11 @@ class Handler(BaseHTTPRequestHandler):
         q = parse_qs(url.query, keep_blank_values=True)
         self.warnings: list[str] = []
         self.user = None
+        self.body_read = False
         try:
             self.route(method, path, q)
         except ApiError as exc:
+            self.drain_body()  # refused before reading it: the next request on this connection starts after it
             self.send_json(exc.code, exc.status())
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -164,6 +173,7 @@ class Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             err = ApiError(500, "InternalError", f"Internal error occurred: {exc}")
             try:
+                self.drain_body()
                 self.send_json(500, err.status())
             except OSError:
                 self.close_connection = True

@@ -36,6 +36,8 @@ PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public"}
 PODS, RS, DEPLOY = res("pods"), res("replicasets.apps"), res("deployments.apps")
 SVC, EP, NS, NODES = res("services"), res("endpoints"), res("namespaces"), res("nodes")
 HPA = res("horizontalpodautoscalers.autoscaling")
+STS, DS = res("statefulsets.apps"), res("daemonsets.apps")
+SCALABLE = {"Deployment": DEPLOY, "StatefulSet": STS}
 
 
 def _meta(o: dict) -> dict:
@@ -153,6 +155,7 @@ class ControllerManager:
         self.stopping = False
         self.recommendations: dict[str, list[tuple[float, int]]] = {}
         self.on_endpoints: list = []
+        self.revisions: dict[str, dict[str, dict]] = {}  # statefulset uid -> revision name -> pod template
         store.listeners.append(lambda ev: ev.key != "events" and self.wake.set())
 
     def start(self) -> None:
@@ -177,6 +180,8 @@ class ControllerManager:
                 traceback.print_exc()
 
     def reconcile(self) -> None:
+        from . import podsets  # it builds on this module's helpers
+
         self.schedule()
         self.namespaces()
         self.garbage_collect()
@@ -184,6 +189,10 @@ class ControllerManager:
             self._guard(self.sync_deployment, d)
         for rs in self.store.items(RS):
             self._guard(self.sync_replicaset, rs)
+        for sts in self.store.items(STS):
+            self._guard(lambda o: podsets.sync_statefulset(self, o), sts)
+        for ds in self.store.items(DS):
+            self._guard(lambda o: podsets.sync_daemonset(self, o), ds)
         self.endpoints()
 
     @staticmethod
@@ -826,13 +835,15 @@ class ControllerManager:
                 "message": message,
             }
 
-        target = self.store.find(DEPLOY, ns, ref.get("name", "")) if ref.get("kind") == "Deployment" else None
+        target_res = SCALABLE.get(ref.get("kind", ""))
+        target = self.store.find(target_res, ns, ref.get("name", "")) if target_res else None
         if target is None:
+            plural = target_res.plural if target_res else (ref.get("kind") or "").lower() + "s"
             cond(
                 "AbleToScale",
                 False,
                 "FailedGetScale",
-                f"the HPA controller was unable to get the target's current scale: deployments/scale.apps "
+                f"the HPA controller was unable to get the target's current scale: {plural}/scale.apps "
                 f'"{ref.get("name")}" not found',
             )
             self._write_hpa(hpa, status, conds)
@@ -933,7 +944,7 @@ class ControllerManager:
             cond("ScalingLimited", False, "DesiredWithinRange", "the desired count is within the acceptable range")
         desired = clamped
         if desired != current:
-            self.store.mutate(DEPLOY, ns, ref["name"], lambda x: x["spec"].__setitem__("replicas", desired))
+            self.store.mutate(target_res, ns, ref["name"], lambda x: x["spec"].__setitem__("replicas", desired))
             status["lastScaleTime"] = now_iso()
             cond(
                 "AbleToScale",

@@ -112,6 +112,32 @@ def _defaults(kind: str, obj: dict, ctx: dict) -> None:
             spec.setdefault("revisionHistoryLimit", 10)
             spec.setdefault("progressDeadlineSeconds", 600)
         obj.setdefault("status", {})
+    elif kind in ("StatefulSet", "DaemonSet") and isinstance(spec, dict):
+        tmpl = spec.setdefault("template", {})
+        if isinstance(tmpl.get("spec"), dict):
+            pod_spec_defaults(tmpl["spec"])
+        tmpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+        spec.setdefault("revisionHistoryLimit", 10)
+        if kind == "StatefulSet":
+            spec.setdefault("replicas", 1)
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+            if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+                strategy["type"] = "RollingUpdate"
+                strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+            spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+            obj.setdefault("status", {"replicas": 0, "availableReplicas": 0})
+        else:
+            strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+            if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+                strategy["type"] = "RollingUpdate"
+                ru = strategy.setdefault("rollingUpdate", {})
+                ru.setdefault("maxUnavailable", 1)
+                ru.setdefault("maxSurge", 0)
+            obj.setdefault(
+                "status",
+                {"currentNumberScheduled": 0, "desiredNumberScheduled": 0, "numberMisscheduled": 0, "numberReady": 0},
+            )
     elif kind == "Service" and isinstance(spec, dict):
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
@@ -245,7 +271,7 @@ def _validate_workload(kind: str, obj: dict, errs: list) -> None:
             ("spec.template.metadata.labels", f"Invalid value: {labels}: `selector` does not match template `labels`")
         )
     _validate_pod_spec(tmpl.get("spec"), "spec.template.spec", errs)
-    if kind == "Deployment" and (tmpl.get("spec") or {}).get("restartPolicy", "Always") != "Always":
+    if kind != "ReplicaSet" and (tmpl.get("spec") or {}).get("restartPolicy", "Always") != "Always":
         errs.append(("spec.template.spec.restartPolicy", 'Unsupported value: supported values: "Always"'))
 
 
@@ -279,7 +305,7 @@ def _validate(kind: str, obj: dict, errs: list) -> None:
     spec = obj.get("spec")
     if kind == "Pod":
         _validate_pod_spec(spec, "spec", errs)
-    elif kind in ("Deployment", "ReplicaSet"):
+    elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         _validate_workload(kind, obj, errs)
     elif kind == "Service":
         spec = spec if isinstance(spec, dict) else {}
@@ -315,7 +341,7 @@ def _validate(kind: str, obj: dict, errs: list) -> None:
 
 
 def _validate_update(kind: str, old: dict, new: dict, errs: list) -> None:
-    if kind in ("Deployment", "ReplicaSet"):
+    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         if (old.get("spec") or {}).get("selector") != (new.get("spec") or {}).get("selector"):
             errs.append(("spec.selector", "Invalid value: field is immutable"))
     elif kind == "Pod":

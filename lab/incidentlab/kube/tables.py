@@ -148,6 +148,37 @@ def _rs(o: dict) -> list:
     ]
 
 
+def _sts(o: dict) -> list:
+    sp, st = o.get("spec") or {}, o.get("status") or {}
+    names, images = _containers_images((sp.get("template") or {}).get("spec") or {})
+    return [
+        _meta(o)["name"],
+        f"{st.get('readyReplicas', 0)}/{sp.get('replicas', 0)}",
+        age(_meta(o).get("creationTimestamp")),
+        names,
+        images,
+    ]
+
+
+def _ds(o: dict) -> list:
+    sp, st = o.get("spec") or {}, o.get("status") or {}
+    names, images = _containers_images((sp.get("template") or {}).get("spec") or {})
+    node_selector = ((sp.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+    return [
+        _meta(o)["name"],
+        st.get("desiredNumberScheduled", 0),
+        st.get("currentNumberScheduled", 0),
+        st.get("numberReady", 0),
+        st.get("updatedNumberScheduled", 0),
+        st.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in node_selector.items()) or "<none>",
+        age(_meta(o).get("creationTimestamp")),
+        names,
+        images,
+        selector_to_string(sp.get("selector") or {}),
+    ]
+
+
 def _node(o: dict) -> list:
     st = o.get("status") or {}
     conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
@@ -305,6 +336,26 @@ PRINTERS = {
             col("Selector", priority=1),
         ],
         _rs,
+    ),
+    "StatefulSet": (
+        [NAME, col("Ready"), AGE, col("Containers", priority=1), col("Images", priority=1)],
+        _sts,
+    ),
+    "DaemonSet": (
+        [
+            NAME,
+            col("Desired", "integer"),
+            col("Current", "integer"),
+            col("Ready", "integer"),
+            col("Up-to-date", "integer"),
+            col("Available", "integer"),
+            col("Node Selector"),
+            AGE,
+            col("Containers", priority=1),
+            col("Images", priority=1),
+            col("Selector", priority=1),
+        ],
+        _ds,
     ),
     "Node": (
         [

@@ -10,11 +10,11 @@ short_description: Decide from replication state whether to promote a replica, a
 version_added: 0.1.0
 description:
   - Reads the result of M(incident.response.mysql_replication_info) with O(servers) and finds
-    the primary that is down: an unreachable server that a reachable replica replicates from
+    the primary that is down - an unreachable server that a reachable replica replicates from
     (the replica names its source's host and port). That replica is the one to promote.
   - Roles come from what the servers say, not from names, so a platform that already failed
     over once is read correctly.
-  - Refuses to guess: when no replica points at the unreachable server, or several replicas
+  - Refuses to guess - when no replica points at the unreachable server, or several replicas
     do, the plan says so and is not C(needed).
 positional: databases
 options:

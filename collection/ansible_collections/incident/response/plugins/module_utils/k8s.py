@@ -273,3 +273,101 @@ def get_json(clients, what, path, query=None, timeout=None):
         raise ModuleFailure(
             f"{clients.label}: the API server's answer to {what} is not JSON", cluster=clients.label
         ) from None
+
+
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+
+
+def api_path(group_version, plural, namespace=None, name=None, sub=None):
+    """The REST path of a resource: ``api_path("apps/v1", "deployments", "ns", "web", "scale")``."""
+    parts = ["/api/v1" if group_version == "v1" else f"/apis/{group_version}"]
+    if namespace:
+        parts += ["namespaces", namespace]
+    parts.append(plural)
+    parts += [x for x in (name, sub) if x]
+    return "/".join(parts)
+
+
+def request_bytes(clients, method, path, query=None, body=None, content_type=None, timeout=None):
+    """Any verb on one API path with the cluster's ApiClient (as :func:`get_bytes` does for GET); the body as bytes."""
+    api = clients.api_client
+    params = [(k, v) for k, v in (query or {}).items() if v is not None]
+    headers = {"Accept": "application/json"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    method, url, headers, body, post = api.param_serialize(
+        method, path, query_params=params, header_params=headers, body=body, auth_settings=["BearerToken"]
+    )
+    resp = api.call_api(method, url, header_params=headers, body=body, post_params=post, _request_timeout=timeout)
+    try:
+        data = resp.read()
+    finally:
+        resp.response.release_conn()
+    if not 200 <= resp.status <= 299:
+        raise ApiException.from_response(http_resp=resp, body=None, data=None)
+    return data
+
+
+class Cluster:
+    """One cluster of a write task: its name, its (cached) clients and the per-request timeout.
+
+    Every request passes the timeout, so a cluster that accepts connections and never answers
+    (a partitioned region) fails after ``timeout`` seconds. Requests go by path (no typed API
+    classes, see :func:`get_bytes`); answers are the API's plain JSON.
+    """
+
+    def __init__(self, auth, timeout=10.0):
+        self.auth = auth
+        self.name = auth.get("name") or describe(auth)
+        self.timeout = timeout
+        self._clients = None
+
+    @property
+    def clients(self):
+        if self._clients is None:
+            self._clients = get_clients(self.auth)
+        return self._clients
+
+    def request(self, what, method, path, query=None, body=None, content_type=None, missing_ok=False):
+        """The answer as plain JSON; failures as ModuleFailure naming the cluster and ``what``.
+        With ``missing_ok``, a 404 is None."""
+        try:
+            data = request_bytes(self.clients, method, path, query, body, content_type, self.timeout)
+        except api_failures() as exc:
+            if missing_ok and isinstance(exc, ApiException) and exc.status == 404:
+                return None
+            failure = ModuleFailure(explain(exc, self.clients, what), cluster=self.name)
+            failure.unreachable = not isinstance(exc, ApiException)
+            raise failure from None
+        try:
+            return json.loads(data or b"{}")
+        except ValueError:
+            raise ModuleFailure(
+                f"{self.name}: the API server's answer to {what} is not JSON", cluster=self.name
+            ) from None
+
+    def get(self, what, path, missing_ok=False, **query):
+        return self.request(what, "GET", path, query, missing_ok=missing_ok)
+
+    def patch(self, what, path, body, content_type=MERGE_PATCH):
+        return self.request(what, "PATCH", path, body=body, content_type=content_type)
+
+    def delete(self, what, path, body=None, missing_ok=False):
+        content_type = "application/json" if body else None
+        return self.request(what, "DELETE", path, body=body, content_type=content_type, missing_ok=missing_ok)
+
+    def text(self, what, path, **query):
+        """A text answer (a pod's log)."""
+        try:
+            data = request_bytes(self.clients, "GET", path, query, None, None, self.timeout)
+        except api_failures() as exc:
+            raise ModuleFailure(explain(exc, self.clients, what), cluster=self.name) from None
+        return data.decode("utf-8", errors="replace")
+
+
+def clusters_from_params(module):
+    """``Cluster`` objects for a module's ``clusters``/auth options (fails the module without the client)."""
+    require_kubernetes(module)
+    timeout = module.params.get("request_timeout") or 10.0
+    return [Cluster(auth, timeout) for auth in cluster_auths(module.params)]
