@@ -51,8 +51,7 @@ def summarize(res: dict) -> str:
         return str(res["msg"]).splitlines()[0][:300]
     if "skip_reason" in res:
         return str(res["skip_reason"])[:300]
-    keys = [k for k in res if not k.startswith("_") and k not in ("invocation", "changed", "failed")]
-    return ("returned " + ", ".join(sorted(keys)[:8])) if keys else ""
+    return ""
 
 
 class EventRecorder:

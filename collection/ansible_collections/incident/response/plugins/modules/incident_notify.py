@@ -231,6 +231,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: One line for the incident timeline, the channels sent to (and those that failed).
+  returned: always
+  type: str
+  sample: "trigger sent to slack, pagerduty, mail, status-page"
 channels:
   description: One entry per channel, keyed by its name.
   returned: always
@@ -408,6 +413,10 @@ def incident_notify(module):
         module.warn(msg)
     if not routing["channels"]:
         module.warn(f"escalation routes {p['severity']} to no channel: nothing was sent")
+    verb = "would send" if module.check_mode else "sent"
+    result["msg"] = f"{p['action']} {verb} to {', '.join(result['channels_sent']) or 'no channel'}" + (
+        f"; failed: {', '.join(by_status['failed'])}" if by_status["failed"] else ""
+    )
     return result
 
 

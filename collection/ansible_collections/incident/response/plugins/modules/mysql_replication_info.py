@@ -119,6 +119,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: One line for the incident timeline (each server's summary, or why it did not answer).
+  returned: success
+  type: str
+  sample: "db-primary: primary, read-write | db-replica: replica of 10.0.1.5:3306, threads running, 0 s behind"
 reachable:
   description: Whether the server answered. V(false) only with O(fail_on_unreachable=false).
   returned: without O(servers)
@@ -371,10 +376,8 @@ def report(params, name, processlist, fail_on_unreachable):
 def main_logic(module):
     params = module.params
     if not params["servers"]:
-        return dict(
-            changed=False,
-            **report(params, describe_target(params), params["processlist"], params["fail_on_unreachable"]),
-        )
+        one = report(params, describe_target(params), params["processlist"], params["fail_on_unreachable"])
+        return dict(changed=False, msg=one.get("summary") or one.get("error"), **one)
 
     targets = []
     for entry in params["servers"]:
@@ -409,7 +412,8 @@ def main_logic(module):
     )
     if failures:
         raise ModuleFailure("; ".join(failures), **summary)
-    return dict(changed=False, **summary)
+    line = " | ".join(f"{n}: {r.get('summary') or r.get('error')}" for n, r in results.items())
+    return dict(changed=False, msg=line, **summary)
 
 
 def main():

@@ -132,6 +132,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: One line for the incident timeline.
+  returned: success
+  type: str
+  sample: "2 queries, alerts: DatabaseDown, ReplicationBroken"
 query_results:
   description: One entry per query, keyed by its name.
   returned: always
@@ -354,6 +359,18 @@ def prometheus_query(module):
         file_args = module.load_file_common_arguments(p, path=p["dest"])
         if not module.check_mode:
             result["changed"] = module.set_fs_attributes_if_different(file_args, True)
+    names = result.get("alert_names") or []
+    result["msg"] = (
+        f"{len(result['query_results'])} quer{'y' if len(result['query_results']) == 1 else 'ies'}, "
+        + (f"alerts: {', '.join(names)}" if names else "no alert")
+        + (
+            " (degraded: "
+            + ", ".join(k for k in ("prometheus", "alertmanager") if (result.get(k) or {}).get("reachable") is False)
+            + " not answering)"
+            if result["degraded"]
+            else ""
+        )
+    )
     return result
 
 

@@ -224,6 +224,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: One line for the incident timeline, the checks UP and the names of those DOWN.
+  returned: success
+  type: str
+  sample: "11 of 12 checks UP; DOWN: payment-service@primary"
 checks:
   description: One entry per check, in the order given (endpoints first, then databases).
   returned: always
@@ -413,6 +418,8 @@ def service_health(module):
     msg = health.verdict(checks, summary, p["fail_on"], p["quorum"], p["required"])
     if msg:
         raise ModuleFailure(msg, **result)
+    down = summary["down_names"]
+    result["msg"] = f"{summary['up']} of {summary['total']} checks UP" + (f"; DOWN: {', '.join(down)}" if down else "")
     return result
 
 

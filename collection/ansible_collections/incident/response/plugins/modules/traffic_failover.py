@@ -219,6 +219,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: One line for the incident timeline.
+  returned: always
+  type: str
+  sample: traffic moved from primary to secondary
 region:
   description: Region traffic points at after the task (in check mode, would point at).
   returned: always
@@ -529,6 +534,17 @@ def http_failover(module, p, regions):
 
 
 def traffic_failover(module):
+    result = _failover(module)
+    target, previous = result.get("region"), result.get("previous_region")
+    if not result.get("changed"):
+        result["msg"] = f"traffic already goes to {target}: nothing to change"
+    else:
+        verb = "would move" if module.check_mode else "moved"
+        result["msg"] = f"traffic {verb} from {previous or 'the previous upstream'} to {target}"
+    return result
+
+
+def _failover(module):
     p = module.params
     regions = failover.normalize_regions(p["regions"])
     if p["provider"] == "nginx":
