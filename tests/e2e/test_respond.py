@@ -1,0 +1,105 @@
+"""incidentctl respond against the lab: real faults, the policy's choice, the procedure, the record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kubernetes import client
+
+from incidentctl.record import Incident
+from incidentlab import mariadb
+from kubeutil import NS, REGIONS, SERVICES, api
+from support import incidentctl
+
+
+def respond(env, *args: str) -> tuple[dict, Incident]:
+    res = incidentctl("respond", "--inventory", "lab", "--json", *args, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    doc = json.loads(res.stdout)
+    return doc, Incident.open(Path(env["INCIDENTCTL_INCIDENTS_DIR"]), doc["incident"])
+
+
+def db_state(lab, name: str) -> dict:
+    with mariadb.admin(lab.cfg, name, lab.secrets()) as conn:
+        ro = mariadb.execute(conn, "SELECT @@read_only AS ro")[0]["ro"]
+        return {"read_only": bool(ro), "replica": mariadb.replica_status(conn) is not None}
+
+
+def platform_state(lab) -> dict:
+    """What a procedure could change: database roles, the services' config, pods, the traffic switch."""
+    state = {"upstream": lab.cfg.path("nginx", "global", "upstream.conf").read_text()}
+    for region in REGIONS:
+        core, apps = client.CoreV1Api(api(lab, region)), client.AppsV1Api(api(lab, region))
+        state[region] = {
+            "config": core.read_namespaced_config_map("microservice-config", NS).data,
+            "replicas": {d.metadata.name: d.spec.replicas for d in apps.list_namespaced_deployment(NS).items},
+            "pods": sorted(p.metadata.name for p in core.list_namespaced_pod(NS).items),
+        }
+    for name in mariadb.DB_NODES:
+        if lab.procs.get(name) and lab.procs.get(name).running:
+            state[name] = db_state(lab, name)
+    return state
+
+
+def test_healthy_lab_is_no_incident_and_nothing_changes(own_lab, ctl_env):
+    before = platform_state(own_lab)
+    doc, inc = respond(ctl_env)
+    assert doc["severity"] is None and doc["status"] == "closed"
+    assert [p.name for p in (inc.path / "runs").iterdir()] == ["01-triage"]
+    assert platform_state(own_lab) == before
+
+
+def test_db_primary_down_is_p0_and_every_service_moves_to_the_promoted_replica(own_lab, ctl_env):
+    own_lab.break_fault("db-primary-down")
+    doc, inc = respond(ctl_env, "--yes")
+
+    # The policy chose P0 by itself, and the procedure mitigated it.
+    assert doc["severity"] == "P0" and inc.data["severity_source"] == "policy"
+    assert any("primary database down" in r for r in doc["reasons"])
+    assert doc["status"] == "mitigated" and doc["verified"] is True
+    assert sorted(doc["healthy"]) == sorted(SERVICES)
+
+    # The real components say so.
+    assert db_state(own_lab, "db-replica") == {"read_only": False, "replica": False}
+    replica_port = str(own_lab.cfg.ports["db-replica"])
+    for region in REGIONS:
+        core = client.CoreV1Api(api(own_lab, region))
+        assert core.read_namespaced_config_map("microservice-config", NS).data["db.port"] == replica_port
+
+    # A complete record: timeline with the procedure's steps, the initial state, the postmortem.
+    tasks = [e for e in inc.timeline() if e["source"] == "ansible"]
+    promote = next(e for e in tasks if e["module"] == "incident.response.mysql_promote")
+    assert promote["changed"] and "promoted" in promote["summary"]
+    assert (inc.path / "snapshots" / "initial-state.json").exists()
+    assert (inc.path / "snapshots" / "initial-state.txt").read_text().strip()
+    assert json.loads((inc.path / "triage" / "findings.json").read_text())["classification"]["severity"] == "P0"
+    postmortem = (inc.path / "postmortem.md").read_text()
+    assert "- **Severity**: P0 (policy)" in postmortem
+    assert "Promote the replica" in postmortem and "| time to mitigation |" in postmortem
+    assert inc.data["first_action_at"] and inc.data["mitigated_at"]
+
+
+def test_check_mode_shows_the_plan_and_changes_nothing(own_lab, ctl_env):
+    own_lab.break_fault("db-primary-down")
+    before = platform_state(own_lab)
+    doc, inc = respond(ctl_env, "--check")
+    assert doc["severity"] == "P0" and doc["check_mode"] is True and doc["status"] == "open"
+    assert platform_state(own_lab) == before
+    plan = [e for e in inc.timeline() if e.get("run", "").endswith("p0_critical") and e.get("module")]
+    promote = next(e for e in plan if e["module"] == "incident.response.mysql_promote")
+    assert promote["changed"]  # in check mode: what would change
+
+
+def test_no_lab_secret_reaches_the_incident_record(own_lab, ctl_env):
+    own_lab.break_fault("db-primary-down")
+    _, inc = respond(ctl_env, "--yes")
+    secrets = own_lab.secrets().values()
+    leaks = [
+        (str(p.relative_to(inc.path)), s[:4] + "...")
+        for p in inc.path.rglob("*")
+        if p.is_file()
+        for s in secrets
+        if s in p.read_text(errors="replace")
+    ]
+    assert leaks == []
