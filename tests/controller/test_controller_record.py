@@ -217,3 +217,26 @@ def test_incidents_show_timeline_and_close(ctl):
     assert ctl("close", inc_id, "--note", "root cause fixed").returncode == 0
     closed = Incident.open(ctl.incidents, inc_id)
     assert closed.data["status"] == "closed" and closed.timeline()[-1]["message"] == "root cause fixed"
+
+
+@pytest.mark.parametrize(("answer", "code"), [("n", 3), ("y", 0)])
+def test_on_a_terminal_the_operator_is_asked_before_destructive_steps(ctl, answer, code):
+    import pexpect
+
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "incidentctl", "respond", "-i", str(INVENTORY)],
+        env=ctl.env,
+        encoding="utf-8",
+        timeout=120,
+    )
+    child.expect("Change the platform")  # the plan names the destructive steps before the question
+    child.expect(r"Run them\? \[y/N\]")
+    child.sendline(answer)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == code, child.before
+    inc = _only_incident(ctl.incidents)
+    kinds = [e.get("kind") for e in inc.timeline()]
+    assert ("confirmation given" if answer == "y" else "confirmation refused") in kinds
+    assert inc.data["status"] == ("mitigated" if answer == "y" else "open")
