@@ -98,7 +98,6 @@ def main(args: list[str]) -> int:
             times.append((name, time.monotonic() - start, rc))
             if rc != 0:
                 failed.append(name)
-                break
         print("\nmolecule scenarios:", file=sys.stderr)
         for name, seconds, rc in times:
             print(f"  {name:<28} {seconds:7.1f} s  {'ok' if rc == 0 else 'FAILED'}", file=sys.stderr)
