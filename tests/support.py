@@ -154,3 +154,83 @@ def run_module(module: str, args: dict | None = None, *, check: bool = False, di
                 res.setdefault("failed", event["event"] != "runner_on_ok")
                 return res
         raise AssertionError(f"{module} produced no result (status {runner.status}): {runner.stdout.read()[-2000:]}")
+
+
+class PlaybookRun:
+    """What one run of a project playbook did: rc, status, set_stats data, and every task result."""
+
+    def __init__(self, rc: int, status: str, data: dict, results: list[dict], stdout: str):
+        self.rc, self.status, self.data, self.results, self.stdout = rc, status, data, results, stdout
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and self.status == "successful"
+
+    @property
+    def outcome(self) -> dict:
+        return self.data.get("outcome") or {}
+
+    def changed(self) -> list[str]:
+        """Names of the tasks that reported a change."""
+        return [r["task"] for r in self.results if r["changed"]]
+
+    def result(self, task_prefix: str) -> dict:
+        """The (last) result of the task whose name starts with ``task_prefix``."""
+        found = [r for r in self.results if r["task"].startswith(task_prefix)]
+        assert found, f"no task starting with {task_prefix!r} ran: {[r['task'] for r in self.results]}"
+        return found[-1]
+
+
+def run_playbook(
+    playbook: str,
+    lab=None,
+    extravars: dict | None = None,
+    *,
+    check: bool = False,
+    tags: str | None = None,
+    skip_tags: str | None = None,
+    env: dict | None = None,
+    inventory: str = "inventories/lab",
+) -> PlaybookRun:
+    """Run one of the project's playbooks (playbooks/<playbook>.yml) as incidentctl does, through
+    ansible-runner, against the test lab; return what it published and every task result."""
+    import tempfile
+
+    import ansible_runner
+
+    envvars = {**ansible_env(), **(env or {})}
+    if lab is not None:
+        envvars["INCIDENTLAB_DIR"] = str(lab.cfg.lab_dir)
+    flags = [f for f, on in (("--check", check), ("--diff", check)) if on]
+    flags += [f"--tags {tags}"] if tags else []
+    flags += [f"--skip-tags {skip_tags}"] if skip_tags else []
+    results: list[dict] = []
+    data: dict = {}
+
+    def handler(event: dict) -> bool:
+        nonlocal data
+        kind, ed = event.get("event", ""), event.get("event_data") or {}
+        if kind in ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable"):
+            res = ed.get("res") or {}
+            status = kind[len("runner_on_") :]
+            results.append(
+                {"task": ed.get("task", ""), "status": status, "changed": bool(res.get("changed")), "res": res}
+            )
+        elif kind == "playbook_on_stats":
+            data = ed.get("artifact_data") or {}
+        return True
+
+    with tempfile.TemporaryDirectory(prefix="run-playbook-") as pdd:
+        runner = ansible_runner.run(
+            private_data_dir=pdd,
+            project_dir=str(PROJECT_ROOT / "playbooks"),
+            playbook=f"{playbook}.yml",
+            inventory=str(PROJECT_ROOT / inventory),
+            extravars=extravars or {},
+            envvars=envvars,
+            cmdline=" ".join(flags) or None,
+            event_handler=handler,
+            quiet=True,
+        )
+        stdout = runner.stdout.read()
+    return PlaybookRun(runner.rc if runner.rc is not None else -1, runner.status, data, results, stdout)

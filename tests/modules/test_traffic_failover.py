@@ -161,6 +161,13 @@ def test_failover_switches_the_entry_point_and_rollback_switches_it_back(lb):
 
     again = run_module("traffic_failover", lb.args(to_region="secondary", confirm=True))
     assert not again["failed"] and again["changed"] is False and again["reload"] is None
+    # another incident's run (another backup path in the file's comment) finds traffic where it should be too
+    other = run_module(
+        "traffic_failover",
+        lb.args(to_region="secondary", from_region="primary", backup_file=str(lb.dir / "other-incident.previous")),
+    )
+    assert not other["failed"], other.get("msg")
+    assert other["changed"] is False and other["precheck"]["status"] == "not_needed"
 
     back = run_module("traffic_failover", lb.args(state="rollback", confirm=True), diff=True)
     assert not back["failed"], back.get("msg")

@@ -72,6 +72,17 @@ def render_upstream(upstream_name, region, servers, directives=(), backup_file=N
     return "\n".join(lines) + "\n"
 
 
+def same_upstream(a, b):
+    """Whether two upstream files configure the same thing: comments (the marker, where the backup is) aside."""
+    if a is None or b is None:
+        return a is b
+
+    def significant(text):
+        return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+    return significant(a) == significant(b)
+
+
 def upstream_servers(text, upstream_name):
     """The server addresses of ``upstream <name> { ... }`` in ``text`` (empty when absent)."""
     m = re.search(r"upstream\s+" + re.escape(upstream_name) + r"\s*\{(.*?)\}", text or "", re.S)

@@ -435,7 +435,9 @@ def nginx_failover(module, p, regions):
         )
     result["region"] = target
 
-    if after == before:
+    # Already pointing there is no change, also when an earlier switch (another incident's) wrote the file
+    # with another backup path in its comment.
+    if after == before or (p["state"] == "active" and current == target and failover.same_upstream(after, before)):
         result["precheck"] = dict(region=target, status="not_needed", checks=[])
         return result
     if p["state"] == "active":

@@ -46,6 +46,16 @@ def test_rendered_file_is_marked_and_read_back():
         failover.render_upstream("b", "primary", ["a:1"], ["keepalive 16; }"])
 
 
+def test_files_of_two_switches_to_the_same_region_are_the_same_upstream():
+    servers = REGIONS["primary"]["servers"]
+    one = failover.render_upstream("global_backend", "primary", servers, [], "/inc-1/global-upstream.previous")
+    two = failover.render_upstream("global_backend", "primary", servers, [], "/inc-2/global-upstream.previous")
+    assert one != two and failover.same_upstream(one, two)
+    other = failover.render_upstream("global_backend", "secondary", REGIONS["secondary"]["servers"])
+    assert not failover.same_upstream(one, other)
+    assert not failover.same_upstream(one, None) and failover.same_upstream(None, None)
+
+
 def test_a_hand_written_file_is_recognised_by_its_servers():
     text = """
     # the global entry point
