@@ -9,8 +9,9 @@ from kubernetes import client
 
 from incidentctl.record import Incident
 from incidentlab import mariadb
+from incidentlab.monitoring import http_json
 from kubeutil import NS, REGIONS, SERVICES, api
-from support import incidentctl
+from support import incidentctl, wait_for
 
 
 def respond(env, *args: str) -> tuple[dict, Incident]:
@@ -103,3 +104,53 @@ def test_no_lab_secret_reaches_the_incident_record(own_lab, ctl_env):
         if s in p.read_text(errors="replace")
     ]
     assert leaks == []
+
+
+def test_region_down_is_p0_and_traffic_moves_to_the_secondary_region(own_lab, ctl_env):
+    own_lab.break_fault("region-down")
+    doc, inc = respond(ctl_env, "--yes")
+    assert doc["severity"] == "P0" and any("primary region unreachable" in r for r in doc["reasons"])
+    assert doc["status"] == "mitigated" and doc["verified"] is True
+    upstream = own_lab.cfg.path("nginx", "global", "upstream.conf").read_text()
+    assert f"127.0.0.1:{own_lab.cfg.ports['lb-secondary']}" in upstream
+    assert f"127.0.0.1:{own_lab.cfg.ports['lb-primary']}" not in upstream
+    switch = next(e for e in inc.timeline() if e.get("module") == "incident.response.traffic_failover")
+    assert switch["changed"] and "secondary" in switch["summary"]
+
+
+def test_slow_service_is_p1_and_is_scaled_up(own_lab, ctl_env):
+    own_lab.break_fault("service-slow", "payment-service")
+
+    def latency_alert():
+        alerts = http_json(own_lab.cfg.url("prometheus", "/api/v1/alerts"))["data"]["alerts"]
+        return any(a["labels"]["alertname"] == "HighLatency" and a["state"] == "firing" for a in alerts)
+
+    wait_for(latency_alert, 120, "HighLatency to fire")
+    doc, inc = respond(ctl_env, "--yes")
+    assert doc["severity"] == "P1" and any("HighLatency" in r for r in doc["reasons"])
+    for region in REGIONS:
+        apps = client.AppsV1Api(api(own_lab, region))
+        assert apps.read_namespaced_deployment("payment-service", NS).spec.replicas > 2
+        assert apps.read_namespaced_deployment("user-service", NS).spec.replicas == 2  # only the affected one
+    assert any(e.get("module") == "incident.response.workload_scale" and e["changed"] for e in inc.timeline())
+
+
+def test_crash_looping_service_is_p2_and_a_rolling_restart_heals_it(own_lab, ctl_env):
+    own_lab.break_fault("service-down", "payment-service")
+    core = client.CoreV1Api(api(own_lab, "primary"))
+
+    def crash_looping():
+        pods = core.list_namespaced_pod(NS, label_selector="app=payment-service").items
+        return any(
+            (cs.state.waiting and cs.state.waiting.reason == "CrashLoopBackOff")
+            for p in pods
+            for cs in (p.status.container_statuses or [])
+        )
+
+    wait_for(crash_looping, 60, "payment-service to crash-loop")
+    doc, inc = respond(ctl_env, "--yes")
+    assert doc["severity"] == "P2" and doc["status"] == "mitigated" and doc["verified"] is True
+    assert "payment-service" in inc.data["services"]
+    assert not crash_looping()
+    restart = next(e for e in inc.timeline() if e.get("module") == "incident.response.workload_restart")
+    assert restart["changed"]
