@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from incidentlab.cli import app as lab_app
 from incidentlab.errors import LabError
@@ -32,8 +33,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(lab_app, name="lab")
-out = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """Long lines stay whole (the terminal wraps them); piped into a log, tables get room, not 80 columns."""
+    console = Console(stderr=stderr, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 160
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 Inventory = Annotated[
@@ -172,11 +183,14 @@ def respond(
     incidents_dir: IncidentsDir = None,
     as_json: Json = False,
 ) -> None:
-    """Open an incident, triage, run the severity procedure, verify, and write the postmortem draft.
+    """Open an incident, triage, run the severity procedure, verify, collect evidence, write the postmortem draft.
 
     Destructive steps (failover, promotion, restarts, scaling, config changes) are shown first and
     run only after confirmation: interactively, or with --yes. Without a terminal and without
     --yes they are refused (exit 3) rather than waiting for an answer.
+
+    After the procedure, the runbook's investigation (logs of every service, the last hour of
+    metrics, network checks) is kept in the record; it only reads.
     """
     severity = flow.check_severity(severity)
     project = Project.locate()
@@ -200,10 +214,11 @@ def respond(
         _print_plan(inc, playbook, steps, check)
         confirmed = flow.confirm_steps(ctx, inc, steps, check)
         res = flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
+        evidence = flow.collect_evidence(ctx, inc)
         pm = flow.render_postmortem(ctx, inc)
         if pm:
             inc.log("postmortem rendered", f"postmortem draft: {pm}")
-    code = _summary(inc, res, started, as_json)
+    code = _summary(inc, res, started, as_json, evidence)
     if code != OK:
         raise typer.Exit(code)
 
@@ -220,7 +235,7 @@ def _print_plan(inc: Incident, playbook: str, steps: list[str], check: bool) -> 
         err.print("no destructive steps")
 
 
-def _summary(inc: Incident, res, started: float, as_json: bool) -> int:
+def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path | None = None) -> int:
     outcome = {}
     if res is not None:
         outcome = json.loads((inc.path / "outcomes" / f"{res.name}.json").read_text())
@@ -240,6 +255,7 @@ def _summary(inc: Incident, res, started: float, as_json: bool) -> int:
         "needs_human": outcome.get("needs_human", []),
         "verified": outcome.get("verified"),
         "response_times": flow.response_times(inc.data),
+        "evidence": str(evidence) if evidence else None,
         "postmortem": str(inc.path / "postmortem.md") if (inc.path / "postmortem.md").exists() else None,
     }
     code = OK
@@ -264,6 +280,8 @@ def _summary(inc: Incident, res, started: float, as_json: bool) -> int:
             for item in doc[key]:
                 out.print(f"  - {item}", style=style, highlight=False)
     out.print(f"record: {doc['record']}", highlight=False)
+    if doc["evidence"]:
+        out.print(f"evidence (logs, metrics, network): {doc['evidence']}", highlight=False)
     if doc["postmortem"]:
         out.print(f"postmortem draft: {doc['postmortem']}", highlight=False)
     return code
@@ -345,7 +363,14 @@ def incidents(incidents_dir: IncidentsDir = None, as_json: Json = False) -> None
     if as_json:
         _emit({"incidents": rows}, True)
         return
-    table = Table("id", "severity", "status", "opened", "duration")
+    # ids and times are copied into other commands: never cut, whatever the width
+    table = Table(
+        Column("id", no_wrap=True),
+        "severity",
+        "status",
+        Column("opened", no_wrap=True),
+        "duration",
+    )
     for r in rows:
         table.add_row(r["id"], r["severity"] or "-", r["status"], r["opened"], r["duration"])
     out.print(table)

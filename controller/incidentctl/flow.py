@@ -170,6 +170,26 @@ def run_procedure(
     return res
 
 
+def collect_evidence(ctx: Context, incident: Incident) -> Path | None:
+    """The runbook's investigation (logs, last hour of metrics, network) into the record.
+
+    Read-only, so it also runs after a check run; a failure here costs evidence, not the
+    response, and is logged rather than raised.
+    """
+    res = run_playbook(ctx.project, incident, "investigate", ctx.inventory, progress=ctx.progress)
+    info = res.data.get("investigation") or {}
+    where = info.get("dir")
+    if res.ok and where:
+        incident.log(
+            "evidence collected",
+            f"{len(info.get('log_files') or [])} log file(s) and the last hour of metrics in {where}",
+            regions_not_answering=info.get("regions_not_answering") or [],
+        )
+        return Path(where)
+    incident.log("evidence incomplete", f"investigate {res.status}: see {res.name} in the record's runs/")
+    return None
+
+
 def render_postmortem(ctx: Context, incident: Incident) -> Path | None:
     res = run_playbook(ctx.project, incident, "postmortem", ctx.inventory, progress=ctx.progress)
     path = incident.path / "postmortem.md"

@@ -37,7 +37,7 @@ class _Current:
 
 class ConsoleProgress(QuietProgress):
     def __init__(self, console: Console | None = None):
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, soft_wrap=True)
         self.current = _Current()
         self.live: Live | None = None
         self.run_start = 0.0

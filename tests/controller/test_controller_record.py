@@ -78,10 +78,26 @@ def test_respond_runs_the_policy_procedure_and_keeps_a_complete_record(ctl):
     assert (inc.path / "triage" / "triage.json").exists()
     assert (inc.path / "postmortem.md").read_text().startswith(f"# Postmortem {inc.id}")
     runs = sorted(p.name for p in (inc.path / "runs").iterdir())
-    assert runs == ["01-triage", "02-p0_critical", "03-postmortem"]
+    assert runs == ["01-triage", "02-p0_critical", "03-investigate", "04-postmortem"]
     assert list((inc.path / "runs" / "02-p0_critical").glob("artifacts/*/job_events/*.json"))
+    assert doc["evidence"] == str(inc.path / "investigation")
+    assert (inc.path / "investigation" / "app.log").read_text() == "a log line\n"
+    assert "evidence collected" in kinds
     times = doc["response_times"]
     assert times["response_target_minutes"] == 15 and times["mitigation_within_target"] is True
+
+
+def test_evidence_that_cannot_be_collected_is_noted_and_the_response_still_counts(ctl, tmp_path):
+    inv = tmp_path / "no-evidence.yml"
+    inv.write_text((INVENTORY / "hosts.yml").read_text() + "    fake_investigate_fails: true\n")
+    res = ctl("respond", "-i", str(inv), "--yes", "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["status"] == "mitigated" and doc["evidence"] is None
+    inc = _only_incident(ctl.incidents)
+    noted = next(e for e in inc.timeline() if e.get("kind") == "evidence incomplete")
+    assert "03-investigate" in noted["message"]
+    assert (inc.path / "postmortem.md").exists()
 
 
 def test_without_yes_and_without_a_terminal_destructive_steps_are_refused(ctl):

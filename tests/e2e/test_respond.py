@@ -75,6 +75,15 @@ def test_db_primary_down_is_p0_and_every_service_moves_to_the_promoted_replica(o
     assert (inc.path / "snapshots" / "initial-state.json").exists()
     assert (inc.path / "snapshots" / "initial-state.txt").read_text().strip()
     assert json.loads((inc.path / "triage" / "findings.json").read_text())["classification"]["severity"] == "P0"
+    evidence = Path(doc["evidence"])
+    for region in REGIONS:
+        for service in SERVICES:
+            assert (evidence / "logs" / region / NS / f"{service}.log").stat().st_size > 0
+    metrics = json.loads((evidence / "metrics.json").read_text())
+    results = metrics["query_results"]
+    assert {"request_rate", "databases_up"} <= set(results), sorted(results)
+    assert all(q["error"] is None and q["result_type"] == "matrix" for q in results.values())
+    assert any(s["values"] for s in results["databases_up"]["series"])
     postmortem = (inc.path / "postmortem.md").read_text()
     assert "- **Severity**: P0 (policy)" in postmortem
     assert "Promote the replica" in postmortem and "| time to mitigation |" in postmortem
