@@ -87,6 +87,7 @@ def test_db_primary_down_is_p0_and_every_service_moves_to_the_promoted_replica(o
     postmortem = (inc.path / "postmortem.md").read_text()
     assert "- **Severity**: P0 (policy)" in postmortem
     assert "Promote the replica" in postmortem and "| time to mitigation |" in postmortem
+    assert f"- {evidence.relative_to(inc.path)}/: logs of every service" in postmortem
     assert inc.data["first_action_at"] and inc.data["mitigated_at"]
 
 
