@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "collection"))
 
+from common import ansible_task  # noqa: E402
+
 from ansible_collections.incident.response.plugins.module_utils import health  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -83,34 +85,7 @@ def time_curl_loop(urls: list[str]) -> float:
 
 def time_module(endpoints: list[dict]) -> float:
     """One ansible task (ansible localhost -m ...), as a playbook would run it."""
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collection"),
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-    }
-    ansible = str(Path(sys.executable).with_name("ansible"))
-    cmd = [
-        ansible,
-        "localhost",
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-        "-m",
-        "incident.response.service_health",
-        "-a",
-        json.dumps({"endpoints": endpoints}),
-    ]
-    start = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    elapsed = time.perf_counter() - start
-    if out.returncode != 0:
-        raise SystemExit(f"ansible failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-    return elapsed
+    return ansible_task("service_health", {"endpoints": endpoints})
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ and changes its services. A report, not a test: it prints figures and asserts no
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -29,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lab"))
+
+from common import ansible_task  # noqa: E402
 
 from incidentlab.config import LabConfig  # noqa: E402
 from incidentlab.kube.cluster import wait_ready  # noqa: E402
@@ -43,32 +44,6 @@ def kubectl(kubeconfig: str, context: str, *args: str) -> None:
     out = subprocess.run(["kubectl", "--context", context, "-n", NS, *args], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)}: {out.stderr.strip()}")
-
-
-def module(name: str, args: dict) -> None:
-    """One ansible task (ansible localhost -m ...), as a playbook would run it."""
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collection"),
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-    }
-    ansible = str(Path(sys.executable).with_name("ansible"))
-    cmd = [
-        ansible,
-        "localhost",
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-    ]
-    cmd += ["-m", f"incident.response.{name}", "-a", json.dumps(args)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{out.stdout[-3000:]}\n{out.stderr[-2000:]}")
 
 
 def timed(fn) -> float:
@@ -99,7 +74,7 @@ def main() -> None:
                     kubectl(kubeconfig, region, "rollout", "status", f"deployment/{svc}", "--timeout=300s")
 
         def module_restart() -> None:
-            module("workload_restart", {**clusters, "namespace": NS, "name": list(SERVICES)})
+            ansible_task("workload_restart", {**clusters, "namespace": NS, "name": list(SERVICES)})
 
         times = {"module": [], "runbook": []}
         for _ in range(args.repeat):
@@ -122,7 +97,7 @@ def main() -> None:
                     kubectl(kubeconfig, region, "rollout", "status", f"deployment/{svc}", "--timeout=300s")
 
         def module_scale(n: int) -> None:
-            module("workload_scale", {**clusters, "namespace": NS, "name": hot, "replicas": n})
+            ansible_task("workload_scale", {**clusters, "namespace": NS, "name": hot, "replicas": n})
 
         def restore_hpas() -> None:
             for region in REGIONS:

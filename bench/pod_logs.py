@@ -23,7 +23,6 @@ A report, not a test: it prints figures and asserts nothing beyond the files bei
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -35,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "collection"))
+
+from common import ansible_task  # noqa: E402
 
 from ansible_collections.incident.response.plugins.module_utils import k8s, k8s_logs  # noqa: E402
 
@@ -133,13 +134,6 @@ def time_engine(clients, out: Path, concurrency: int, want_lines: int) -> float:
 
 
 def time_module(kubeconfig: str, out: Path, concurrency: int, want_lines: int) -> float:
-    env = {
-        **os.environ,
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collection"),
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-    }
     args = {
         "kubeconfig": kubeconfig,
         "context": "primary",
@@ -148,21 +142,7 @@ def time_module(kubeconfig: str, out: Path, concurrency: int, want_lines: int) -
         "concurrency": concurrency,
         "request_timeout": 60,
     }
-    ansible = str(Path(sys.executable).with_name("ansible"))
-    cmd = [
-        ansible,
-        "localhost",
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-    ]
-    cmd += ["-m", "incident.response.pod_logs", "-a", json.dumps(args)]
-    start = time.perf_counter()
-    sh(*cmd, env=env)
-    elapsed = time.perf_counter() - start
+    elapsed = ansible_task("pod_logs", args)
     check(sorted(out.rglob("*.log")), want_lines, "module")
     return elapsed
 

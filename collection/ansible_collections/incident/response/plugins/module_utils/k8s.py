@@ -249,19 +249,7 @@ def get_bytes(clients, path, query=None, timeout=None, accept="application/json"
     models would turn the server's JSON into objects only to be turned back. API errors raise
     ApiException as the typed calls do; :func:`get_json` turns them into one-line failures.
     """
-    api = clients.api_client
-    params = [(k, v) for k, v in (query or {}).items() if v is not None]
-    method, url, headers, body, post = api.param_serialize(
-        "GET", path, query_params=params, header_params={"Accept": accept}, auth_settings=["BearerToken"]
-    )
-    resp = api.call_api(method, url, header_params=headers, body=body, post_params=post, _request_timeout=timeout)
-    try:
-        data = resp.read()
-    finally:
-        resp.response.release_conn()
-    if not 200 <= resp.status <= 299:
-        raise ApiException.from_response(http_resp=resp, body=None, data=None)
-    return data
+    return request_bytes(clients, "GET", path, query, timeout=timeout, accept=accept)
 
 
 def get_json(clients, what, path, query=None, timeout=None):
@@ -289,11 +277,13 @@ def api_path(group_version, plural, namespace=None, name=None, sub=None):
     return "/".join(parts)
 
 
-def request_bytes(clients, method, path, query=None, body=None, content_type=None, timeout=None):
-    """Any verb on one API path with the cluster's ApiClient (as :func:`get_bytes` does for GET); the body as bytes."""
+def request_bytes(
+    clients, method, path, query=None, body=None, content_type=None, timeout=None, accept="application/json"
+):
+    """Any verb on one API path with the cluster's ApiClient (its auth, TLS and connection pool); the body as bytes."""
     api = clients.api_client
     params = [(k, v) for k, v in (query or {}).items() if v is not None]
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": accept}
     if content_type:
         headers["Content-Type"] = content_type
     method, url, headers, body, post = api.param_serialize(
