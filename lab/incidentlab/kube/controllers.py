@@ -852,8 +852,8 @@ class ControllerManager:
         now = time.time()
         metrics_status, desired, reason = [], current, ""
         cond("AbleToScale", True, "ReadyForNewScale", "recommended size matches current size")
-        if current == 0 and mn > 0:
-            desired = 0
+        disabled = current == 0 and mn > 0  # a target scaled to zero by hand is left alone
+        if disabled:
             cond(
                 "ScalingActive",
                 False,
@@ -925,8 +925,9 @@ class ControllerManager:
                         "recent recommendations were higher than current one, applying the highest recent "
                         "recommendation",
                     )
-        clamped = max(mn, min(mx, desired)) if desired else desired
-        if desired and desired < mn:
+        # A recommendation is always kept within the bounds: an idle target (0% CPU recommends 0) keeps minReplicas.
+        clamped = desired if disabled else max(mn, min(mx, desired))
+        if not disabled and desired < mn:
             cond(
                 "ScalingLimited",
                 True,
