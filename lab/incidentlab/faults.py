@@ -7,6 +7,11 @@ Data tier:
   replica was promoted meanwhile, the old primary comes back read-only (never a second
   writer) and rejoins as a replica of the promoted one by GTID; if it holds transactions
   the new primary never received, it is rebuilt from the new primary's binlog.
+* ``db-primary-partitioned`` SIGSTOP of the primary's server: it accepts connections and never
+  answers, as behind a network partition. The replica's IO thread keeps its connection until
+  ``slave_net_timeout`` (60 s), so a promotion gate can see that the primary may be alive. Heal
+  sends SIGCONT; if the replica was promoted meanwhile, the old primary is restarted read-only
+  and rejoins as a replica (as after ``db-primary-down``), never left as a second writer.
 * ``replica-lag``        the replica's SQL thread stops while the primary takes writes.
 * ``replication-broken`` the replication account's password changes on the primary, so the
   replica's IO thread cannot connect (Last_IO_Error: access denied).
@@ -143,6 +148,39 @@ register(
         "SIGKILL the primary database server",
         _kill_primary,
         lambda lab, _: restore_db(lab, "db-primary"),
+    )
+)
+
+
+# -- db-primary-partitioned -----------------------------------------------------------
+def _freeze_primary(lab: Lab, _: str | None) -> str:
+    rec = lab.procs.get("db-primary")
+    if not lab.procs.kill("db-primary", signal.SIGSTOP):
+        raise LabInputError("db-primary is not running: nothing to partition")
+    return f"db-primary (pid {rec.pid}) frozen with SIGSTOP: it accepts connections and never answers"
+
+
+def _thaw_primary(lab: Lab, _: str | None) -> str:
+    if not lab.procs.kill("db-primary", signal.SIGCONT):
+        return restore_db(lab, "db-primary")
+    try:
+        with mariadb.admin(lab.cfg, "db-replica", lab.secrets(), timeout=2) as conn:
+            promoted = mariadb.replica_status(conn) is None
+    except pymysql.MySQLError:
+        promoted = False
+    if not promoted:
+        return "db-primary answers again; db-replica still replicates from it"
+    # Two writable primaries now: the old one goes down at once and comes back fenced, as a replica.
+    lab.procs.stop("db-primary")
+    return "db-primary answered again beside the promoted db-replica: " + restore_db(lab, "db-primary")
+
+
+register(
+    Fault(
+        "db-primary-partitioned",
+        "freeze the primary database server (SIGSTOP): connections hang, as behind a network partition",
+        _freeze_primary,
+        _thaw_primary,
     )
 )
 

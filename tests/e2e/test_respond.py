@@ -11,7 +11,7 @@ from incidentctl.record import Incident
 from incidentlab import mariadb
 from incidentlab.monitoring import http_json
 from kubeutil import NS, REGIONS, SERVICES, api
-from support import incidentctl, wait_for
+from support import incidentctl, run_playbook, wait_for
 
 
 def respond(env, *args: str) -> tuple[dict, Incident]:
@@ -164,3 +164,43 @@ def test_crash_looping_service_is_p2_and_a_rolling_restart_heals_it(own_lab, ctl
     assert not crash_looping()
     restart = next(e for e in inc.timeline() if e.get("module") == "incident.response.workload_restart")
     assert restart["changed"]
+
+
+def test_partitioned_primary_is_not_promoted_over(own_lab, tmp_path):
+    """The split-brain guard at the procedure's level: a primary that hangs (as behind a network
+    partition) while the replica is still connected to it is no dead primary. P0 (run as a
+    playbook: triage is not needed to show the gate) must refuse the promotion, say why, and leave
+    the databases and the services' configuration as they were."""
+    configs_before = platform_state(own_lab)
+    with mariadb.admin(own_lab.cfg, "db-replica", own_lab.secrets()) as conn:
+        # The replica notices a silent primary after slave_net_timeout (60 s by default); P0 takes
+        # 30-40 s here with every service hanging on the frozen primary. A longer timeout keeps the
+        # test off that race: the gate sees what it would see in the first minute of a partition.
+        mariadb.execute(conn, ["STOP SLAVE IO_THREAD", "SET GLOBAL slave_net_timeout = 600", "START SLAVE IO_THREAD"])
+    own_lab.break_fault("db-primary-partitioned")
+    run = run_playbook(
+        "p0_critical", own_lab, {"incident_dir": str(tmp_path), "confirm_destructive": True}, skip_tags="notify"
+    )
+    assert not run.ok
+    refused = run.result("Promote the replica")
+    assert refused["status"] == "failed" and "network partition" in refused["res"]["msg"]
+    assert any("database failover did not happen" in n for n in run.outcome["needs_human"])
+    assert run.outcome["verified"] is False
+    assert db_state(own_lab, "db-replica") == {"read_only": True, "replica": True}
+    for region in REGIONS:  # the services still point at the (hanging) primary
+        core = client.CoreV1Api(api(own_lab, region))
+        assert core.read_namespaced_config_map("microservice-config", NS).data == configs_before[region]["config"]
+
+    # Healing the partition brings the same topology back: the replica follows the primary again.
+    own_lab.heal("db-primary-partitioned")
+    assert db_state(own_lab, "db-primary") == {"read_only": False, "replica": False}
+    assert db_state(own_lab, "db-replica") == {"read_only": True, "replica": True}
+
+    # Had someone promoted the replica during the partition, the old primary must not come back
+    # as a second writer: heal brings it back fenced, as a replica of the promoted one.
+    own_lab.break_fault("db-primary-partitioned")
+    with mariadb.admin(own_lab.cfg, "db-replica", own_lab.secrets()) as conn:
+        mariadb.execute(conn, ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"])
+    own_lab.heal("db-primary-partitioned")
+    assert db_state(own_lab, "db-primary") == {"read_only": True, "replica": True}
+    assert db_state(own_lab, "db-replica") == {"read_only": False, "replica": False}
