@@ -177,6 +177,9 @@ def test_partitioned_primary_is_not_promoted_over(own_lab, tmp_path):
         # 30-40 s here with every service hanging on the frozen primary. A longer timeout keeps the
         # test off that race: the gate sees what it would see in the first minute of a partition.
         mariadb.execute(conn, ["STOP SLAVE IO_THREAD", "SET GLOBAL slave_net_timeout = 600", "START SLAVE IO_THREAD"])
+    # Connected again before the freeze: an IO thread still connecting when the primary hangs is not
+    # connected to it, and then the gate rightly sees a primary that nobody reaches.
+    mariadb.wait_caught_up(own_lab.cfg, own_lab.secrets(), "db-replica", "db-primary")
     own_lab.break_fault("db-primary-partitioned")
     run = run_playbook(
         "p0_critical", own_lab, {"incident_dir": str(tmp_path), "confirm_destructive": True}, skip_tags="notify"
