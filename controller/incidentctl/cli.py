@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -20,17 +22,29 @@ from incidentlab.cli import app as lab_app
 from incidentlab.errors import LabError
 
 from . import flow
-from .errors import OK, PROCEDURE_FAILED, ControllerError
+from .errors import MITIGATED_WITH_GAPS, OK, PROCEDURE_FAILED, BadInput, ControllerError
 from .progress import ConsoleProgress
 from .project import Project
-from .record import ENV_INCIDENTS_DIR, Incident, incidents_root, iso, now
+from .record import (
+    ENV_INCIDENTS_DIR,
+    ID_HELP,
+    Incident,
+    PlatformLock,
+    check_id,
+    ensure_writable,
+    incidents_root,
+    iso,
+    now,
+)
 
 app = typer.Typer(
     help="Incident response for the multi-region platform: triage, severity procedures run through Ansible, "
     "and an incident record (timeline, artifacts, postmortem). Exit codes: 0 ok, 1 procedure failed or platform "
-    "still unhealthy, 2 bad input, 3 refused (confirmation or lock), 4 environment (missing tool).",
+    "still unhealthy, 2 bad input, 3 refused (confirmation or lock), 4 environment (missing tool), 5 mitigated "
+    "with gaps a person must close (listed in the summary).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # paragraphs of the docstrings are reflowed, not cut where the source wraps
 )
 app.add_typer(lab_app, name="lab")
 
@@ -113,11 +127,11 @@ def triage(inventory: Inventory = None, as_json: Json = False) -> None:
     (`incidentctl respond`); here they go to a temporary directory.
     """
     project = Project.locate()
-    inv = flow.prepare(project, inventory)
+    platform = flow.prepare(project, inventory)
     scratch = Path(tempfile.mkdtemp(prefix="incidentctl-triage-"))
     try:
-        inc = Incident.create(scratch, inventory=str(inv))
-        data = flow.triage(_context(project, inv, False, as_json), inc)
+        inc = Incident.create(scratch, inventory=str(platform.inventory))
+        data = flow.triage(_context(project, platform.inventory, False, as_json), inc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if as_json:
@@ -168,6 +182,54 @@ def _state(up, healthy=None) -> str:
 
 
 # -- respond -----------------------------------------------------------------------------
+IncidentId = Annotated[
+    str | None,
+    typer.Option(
+        "--incident",
+        help=f"Continue this incident ({ID_HELP}): a fresh triage, the same record. "
+        "Its inventory is the default for -i.",
+    ),
+]
+New = Annotated[
+    bool,
+    typer.Option("--new", help="Open a new incident even when one is open on this inventory (default: join it)."),
+]
+
+
+def _existing(root: Path, incident: str | None, new: bool) -> Incident | None:
+    if incident is None:
+        return None
+    if new:
+        raise BadInput("--incident and --new exclude each other: continue an incident, or open a new one")
+    inc = Incident.open(root, check_id(incident))
+    inc.mark_if_interrupted()
+    if inc.data["status"] == "closed":
+        raise BadInput(f"incident {inc.id} is closed; open a new one (without --incident)")
+    return inc
+
+
+def _platform(project: Project, inventory: str | None, existing: Incident | None) -> flow.Platform:
+    platform = flow.prepare(project, inventory if inventory is not None else (existing and existing.data["inventory"]))
+    if existing and str(platform.inventory) != existing.data["inventory"]:
+        raise BadInput(
+            f"incident {existing.id} is on inventory {existing.data['inventory']}, not {platform.inventory}: "
+            "leave -i out to continue it"
+        )
+    return platform
+
+
+def _join_or_open(root: Path, existing: Incident | None, platform: flow.Platform, new: bool, check: bool):
+    """The incident to work in: the one asked for, else the one open on this inventory, else a new one."""
+    inventory = str(platform.inventory)
+    if existing:
+        return existing, "resumed"
+    joined = None if (new or check) else Incident.open_for(root, inventory)
+    if joined:
+        joined.mark_if_interrupted()
+        return joined, "joined"
+    return Incident.create(root, inventory=inventory, check=check), "opened"
+
+
 @app.command()
 @expected_errors
 def respond(
@@ -180,52 +242,89 @@ def respond(
     service: Annotated[
         list[str] | None, typer.Option("--service", help="Affected service (repeatable; default: what triage found).")
     ] = None,
+    incident: IncidentId = None,
+    new: New = False,
     incidents_dir: IncidentsDir = None,
     as_json: Json = False,
 ) -> None:
-    """Open an incident, triage, run the severity procedure, verify, collect evidence, write the postmortem draft.
+    """Open an incident (or join the one open on this inventory), triage, run the severity procedure, verify,
+    collect evidence, write the postmortem draft.
 
-    Destructive steps (failover, promotion, restarts, scaling, config changes) are shown first and
-    run only after confirmation: interactively, or with --yes. Without a terminal and without
-    --yes they are refused (exit 3) rather than waiting for an answer.
+    Destructive steps (failover, promotion, restarts, scaling, config changes) are shown first and run only
+    after confirmation: interactively, or with --yes. Without a terminal and without --yes they are refused
+    (exit 3) and the incident waits for a person, rather than for an answer nobody can give.
 
-    After the procedure, the runbook's investigation (logs of every service, the last hour of
-    metrics, network checks) is kept in the record; it only reads.
+    One procedure runs per platform at a time: a second `respond` on the same inventory joins the open incident
+    and is refused (exit 3) while another controller works on it. An incident whose controller was killed is
+    marked interrupted; `respond --incident ID` (or a plain `respond`) continues it with a fresh triage, and the
+    procedures are safe to run again.
+
+    After the procedure, the runbook's investigation (logs of every service, the last hour of metrics, network
+    checks) is kept in the record; it only reads.
     """
+    # Everything the operator typed is checked before anything is opened, sent or changed.
     severity = flow.check_severity(severity)
     project = Project.locate()
-    inv = flow.prepare(project, inventory)
     root = incidents_root(incidents_dir)
-    extravars = {"affected_services": service} if service else {}
-    ctx = _context(project, inv, yes, as_json, extravars)
-    inc = Incident.create(root, inventory=str(inv), check=check)
-    err.print(f"[bold]incident {inc.id}[/bold] opened: {inc.path}", highlight=False)
+    existing = _existing(root, incident, new)
+    platform = _platform(project, inventory, existing)
+    services = flow.check_services(platform, service)
+    ensure_writable(root)
+    extravars = {"affected_services": services} if services else {}
+    ctx = _context(project, platform.inventory, yes, as_json, extravars)
     started = time.monotonic()
-    with inc.locked():
-        data = flow.triage(ctx, inc)
-        sev = flow.decide(inc, data, severity)
-        if sev is None:
-            inc.update(status="closed", closed_at=now(), resolution="triage found no incident")
-            inc.log("closed", "no incident: nothing to do")
-            _summary(inc, None, started, as_json)
-            return
-        playbook = flow.PROCEDURES[sev]
-        steps = flow.destructive_steps(ctx, playbook)
-        _print_plan(inc, playbook, steps, check)
-        confirmed = flow.confirm_steps(ctx, inc, steps, check)
-        res = flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
-        evidence = flow.collect_evidence(ctx, inc)
-        pm = flow.render_postmortem(ctx, inc)
-        if pm:
-            inc.log("postmortem rendered", f"postmortem draft: {pm}")
+    with contextlib.ExitStack() as stack:
+        lock = None
+        if not check:  # a check run changes nothing: it needs no platform lock
+            lock = PlatformLock(root, str(platform.inventory))
+            stack.enter_context(lock.held("respond", existing.id if existing else None))
+        inc, how = _join_or_open(root, existing, platform, new, check)
+        if lock:
+            lock.set_incident(inc.id)
+        err.print(f"[bold]incident {inc.id}[/bold] {how}: {inc.path}", highlight=False)
+        work = stack.enter_context(inc.working("respond"))
+        if how != "opened":
+            inc.log(how, f"incident {how} by {inc.data['run']['command']} (pid {os.getpid()}): fresh triage")
+        res, evidence = _respond(ctx, inc, severity, services, check, work)
     code = _summary(inc, res, started, as_json, evidence)
     if code != OK:
         raise typer.Exit(code)
 
 
-def _print_plan(inc: Incident, playbook: str, steps: list[str], check: bool) -> None:
+def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str], check: bool, work: dict):
+    data = flow.triage(ctx, inc)
+    sev = flow.decide(inc, data, severity, services)
+    if sev is None:
+        if inc.data.get("severity") and inc.data["status"] == "open" and not check:
+            inc.update(status="mitigated", mitigated_at=now())
+            inc.log("mitigated", "triage finds nothing left to do: the work before the interruption holds")
+        elif not inc.data.get("severity"):
+            inc.update(status="closed", closed_at=now(), resolution="triage found no incident")
+            inc.log("closed", "no incident: nothing to do")
+        return None, None
+    playbook = flow.PROCEDURES[sev]
+    steps = flow.destructive_steps(ctx, playbook)
+    _print_plan(inc, sev, playbook, steps, check)
+    try:
+        confirmed = flow.confirm_steps(ctx, inc, steps, check)
+    except ControllerError:
+        work["state"] = "waiting"
+        waiting = f"confirmation of {len(steps)} destructive step(s): incidentctl respond --incident {inc.id} --yes"
+        inc.update(waiting_for=waiting)
+        raise
+    res = flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
+    evidence = flow.collect_evidence(ctx, inc)
+    pm = flow.render_postmortem(ctx, inc)
+    if pm:
+        inc.log("postmortem rendered", f"postmortem draft: {pm}")
+    return res, evidence
+
+
+def _print_plan(inc: Incident, severity: str, playbook: str, steps: list[str], check: bool) -> None:
     d = inc.data
     err.print(f"[bold]severity {d['severity']}[/bold] ({d['severity_source']}): " + "; ".join(d["reasons"]))
+    if severity != d["severity"]:
+        err.print(f"the procedure for what triage finds now: {severity}")
     err.print(f"procedure: {playbook}" + (" in check mode" if check else ""))
     if steps:
         err.print("destructive steps:")
@@ -239,6 +338,7 @@ def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path |
     outcome = {}
     if res is not None:
         outcome = json.loads((inc.path / "outcomes" / f"{res.name}.json").read_text())
+    gaps = [str(g) for g in outcome.get("gaps") or []]
     doc = {
         "incident": inc.id,
         "record": str(inc.path),
@@ -252,6 +352,7 @@ def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path |
         "failures": [f"{f['task']} [{f['host']}]: {f['summary']}" for f in (res.failures if res else [])],
         "healthy": outcome.get("healthy", []),
         "unhealthy": outcome.get("unhealthy", []),
+        "gaps": gaps,
         "needs_human": outcome.get("needs_human", []),
         "verified": outcome.get("verified"),
         "response_times": flow.response_times(inc.data),
@@ -261,18 +362,24 @@ def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path |
     code = OK
     if res is not None and not (res.ok and (outcome.get("verified") or inc.data["check_mode"])):
         code = PROCEDURE_FAILED
+    elif res is not None and gaps and not inc.data["check_mode"]:
+        code = MITIGATED_WITH_GAPS
+    doc["outcome"] = {OK: "done", PROCEDURE_FAILED: "failed", MITIGATED_WITH_GAPS: "mitigated with gaps"}[code]
     if as_json:
         _emit(doc, True)
         return code
     out.rule(f"incident {inc.id}")
     out.print(
-        f"severity: {doc['severity'] or 'no incident'}   status: {doc['status']}   took {doc['duration_seconds']}s"
+        f"severity: {doc['severity'] or 'no incident'}   status: {doc['status']}"
+        + ("   [yellow]mitigated with gaps[/yellow]" if code == MITIGATED_WITH_GAPS else "")
+        + f"   took {doc['duration_seconds']}s"
     )
     for title, key, style in (
         ("done", "actions", ""),
         ("failed", "failures", "red"),
         ("healthy now", "healthy", "green"),
         ("still unhealthy", "unhealthy", "red"),
+        ("gaps (not done; close them)", "gaps", "yellow"),
         ("needs a human", "needs_human", "yellow"),
     ):
         if doc[key]:
@@ -293,7 +400,11 @@ def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path |
 def run(
     playbook: Annotated[str, typer.Argument(help="Playbook name under playbooks/, e.g. investigate, communicate.")],
     inventory: Inventory = None,
-    incident: Annotated[str | None, typer.Option("--incident", help="Incident id (default: open a new one).")] = None,
+    incident: Annotated[
+        str | None,
+        typer.Option("--incident", help="Incident id (default: the incident open on this inventory, else a new one)."),
+    ] = None,
+    new: New = False,
     extra: Annotated[
         list[str] | None, typer.Option("-e", "--extra-var", help="key=value passed to the playbook (repeatable).")
     ] = None,
@@ -302,16 +413,34 @@ def run(
     incidents_dir: IncidentsDir = None,
     as_json: Json = False,
 ) -> None:
-    """Run any procedure (investigate, communicate, resolve_config, rollback, postmortem...) inside an incident."""
+    """Run any procedure (investigate, communicate, resolve_config, rollback, postmortem...) inside an incident.
+
+    A playbook with destructive steps takes the platform and the incident for itself (exit 3 while another
+    controller works on them); a read-only one (investigate, communicate, postmortem) runs beside a running
+    response and writes into the same record.
+    """
     project = Project.locate()
     project.playbook(playbook)  # unknown playbook: bad input before anything is written
-    extravars = _parse_extra(extra or [])
-    inv = flow.prepare(project, inventory)
+    extravars = flow.check_extravars(_parse_extra(extra or []))
     root = incidents_root(incidents_dir)
-    inc = Incident.open(root, incident) if incident else Incident.create(root, inventory=str(inv), check=check)
-    ctx = _context(project, inv, yes, as_json, extravars)
-    with inc.locked():
-        steps = flow.destructive_steps(ctx, playbook)
+    existing = _existing(root, incident, new)
+    platform = _platform(project, inventory, existing)
+    ensure_writable(root)
+    ctx = _context(project, platform.inventory, yes, as_json, extravars)
+    steps = flow.destructive_steps(ctx, playbook)
+    changing = bool(steps) and not check
+    with contextlib.ExitStack() as stack:
+        lock = None
+        if changing:
+            lock = PlatformLock(root, str(platform.inventory))
+            stack.enter_context(lock.held(f"run {playbook}", existing.id if existing else None))
+        inc, how = _join_or_open(root, existing, platform, new, check)
+        if lock:
+            lock.set_incident(inc.id)
+        if changing:
+            stack.enter_context(inc.working(f"run {playbook}"))
+        if how != "opened":
+            err.print(f"incident {inc.id} {how}: {inc.path}", highlight=False)
         confirmed = flow.confirm_steps(ctx, inc, steps, check)
         res = flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
     doc = {"incident": inc.id, "record": str(inc.path), "run": res.name, "status": res.status, "data": res.data}
@@ -324,13 +453,11 @@ def run(
 
 
 def _parse_extra(items: list[str]) -> dict:
-    from .errors import BadInput
-
     extravars = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise BadInput(f"extra var {item!r} is not key=value")
+            raise BadInput(f"extra var {item[:60]!r} is not key=value")
         try:
             extravars[key.strip()] = json.loads(value)
         except ValueError:
@@ -345,11 +472,26 @@ def _duration(d: dict) -> str:
     return f"{minutes:.1f} min"
 
 
+def _activity(d: dict) -> str:
+    """What the controller is doing with an incident, in a few words."""
+    run = d.get("run") or {}
+    state = run.get("state")
+    if state == "running":
+        return f"running: {run.get('command')} pid {run.get('pid')}@{run.get('host')} since {iso(run.get('since'))}"
+    if state == "interrupted":
+        return f"interrupted {iso(run.get('ended_at'))}: continue with `incidentctl respond --incident {d['id']}`"
+    if state == "waiting":
+        return f"waits for a person: {d.get('waiting_for') or 'confirmation'}"
+    return ""
+
+
 @app.command()
 @expected_errors
 def incidents(incidents_dir: IncidentsDir = None, as_json: Json = False) -> None:
-    """List incidents: id, severity, status, opened, duration."""
+    """List incidents: id, severity, status, opened, duration, and which are running, interrupted or waiting."""
     items = Incident.all(incidents_root(incidents_dir))
+    for i in items:
+        i.mark_if_interrupted()
     rows = [
         {
             "id": i.id,
@@ -357,6 +499,8 @@ def incidents(incidents_dir: IncidentsDir = None, as_json: Json = False) -> None
             "status": i.data.get("status"),
             "opened": iso(i.data.get("opened_at")),
             "duration": _duration(i.data),
+            "run": i.data.get("run"),
+            "activity": _activity(i.data),
         }
         for i in items
     ]
@@ -370,9 +514,10 @@ def incidents(incidents_dir: IncidentsDir = None, as_json: Json = False) -> None
         "status",
         Column("opened", no_wrap=True),
         "duration",
+        "now",
     )
     for r in rows:
-        table.add_row(r["id"], r["severity"] or "-", r["status"], r["opened"], r["duration"])
+        table.add_row(r["id"], r["severity"] or "-", r["status"], r["opened"], r["duration"], r["activity"])
     out.print(table)
 
 
@@ -385,6 +530,7 @@ def show(
 ) -> None:
     """Summary, response times against the severity's target, and the timeline of one incident."""
     inc = Incident.open(incidents_root(incidents_dir), incident_id)
+    inc.mark_if_interrupted()
     d = inc.data
     times = flow.response_times(d)
     if as_json:
@@ -395,6 +541,10 @@ def show(
     for r in d.get("reasons", []):
         out.print(f"  - {r}", highlight=False)
     out.print(f"opened {iso(d['opened_at'])} by {d['operator']}, inventory {d['inventory']}", highlight=False)
+    if _activity(d):
+        out.print(f"now: {_activity(d)}", highlight=False)
+    for gap in d.get("gaps") or []:
+        out.print(f"  gap: {gap}", style="yellow", highlight=False)
     target = times["response_target_minutes"]
     for key in ("first_action", "mitigation"):
         t = times[f"time_to_{key}_minutes"]
@@ -446,10 +596,9 @@ def postmortem(
     """(Re)render the postmortem draft of an incident from its record and print it."""
     project = Project.locate()
     inc = Incident.open(incidents_root(incidents_dir), incident_id)
-    inv = flow.prepare(project, inventory or inc.data.get("inventory"))
-    ctx = _context(project, inv, False, False)
-    with inc.locked():
-        path = flow.render_postmortem(ctx, inc)
+    platform = flow.prepare(project, inventory or inc.data.get("inventory"))
+    ctx = _context(project, platform.inventory, False, False)
+    path = flow.render_postmortem(ctx, inc)
     if path is None:
         raise typer.Exit(PROCEDURE_FAILED)
     out.print(path.read_text(), highlight=False, markup=False)
@@ -464,7 +613,7 @@ def close(
 ) -> None:
     """Close an incident: it is resolved and its record is final."""
     inc = Incident.open(incidents_root(incidents_dir), incident_id)
-    with inc.locked():
+    with inc.working("close"):
         if inc.data["status"] == "closed":
             out.print(f"incident {inc.id} is already closed")
             return
@@ -474,5 +623,12 @@ def close(
     out.print(f"incident {inc.id} closed")
 
 
+def _terminate(signum, _frame):
+    # SIGTERM ends a run like Ctrl-C: the record says it was interrupted, and the playbook's
+    # process tree goes with this process (see supervise).
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app()

@@ -7,6 +7,7 @@ PROCEDURE_FAILED = 1  # a playbook ran and failed, or verification found the pla
 BAD_INPUT = 2  # unknown severity, missing/malformed inventory, unknown incident, unusable directory
 REFUSED = 3  # a gate said no: confirmation not given, incident locked by another run
 ENVIRONMENT = 4  # a tool is missing or the machine cannot do what was asked
+MITIGATED_WITH_GAPS = 5  # verified, users are served, but something the procedure should have done is not done
 
 EXIT_CODES = {
     "ok": OK,
@@ -14,6 +15,7 @@ EXIT_CODES = {
     "bad input": BAD_INPUT,
     "refused": REFUSED,
     "environment": ENVIRONMENT,
+    "mitigated with gaps": MITIGATED_WITH_GAPS,
 }
 
 

@@ -15,6 +15,7 @@ variable ``confirm_destructive`` is true; the controller lists them as the plan.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +26,38 @@ import ansible_runner
 from .errors import BadInput, ProcedureFailed, Refused
 from .project import Project
 from .record import Incident, now
-from .runner import RunResult, check_inventory, run_playbook
+from .runner import RunResult, check_inventory, never_cancel, run_playbook
 
 PROCEDURES = {"P0": "p0_critical", "P1": "p1_high", "P2": "p2_medium", "P3": "p3_low"}
 SEVERITIES = ("auto", *PROCEDURES)
+# What the timeline calls a run of each playbook; any other playbook is a procedure.
+RUN_KINDS = {
+    "triage": "triage",
+    "investigate": "evidence",
+    "postmortem": "postmortem",
+    "rollback": "rollback",
+    "communicate": "communication",
+}
+# Variables incidentctl sets itself: an operator's -e may not shadow them.
+RESERVED_VARS = ("incident_dir", "incident_id", "confirm_destructive", "affected_services")
+VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+def run_kind(playbook: str) -> str:
+    return RUN_KINDS.get(Path(playbook).stem, "procedure")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """An inventory that parsed, and the variables of its controller host (as written, not templated)."""
+
+    inventory: Path
+    hostvars: dict
+
+    @property
+    def services(self) -> list[str] | None:
+        services = self.hostvars.get("platform_services")
+        return [str(s) for s in services] if isinstance(services, list) else None
 
 
 @dataclass
@@ -41,16 +70,44 @@ class Context:
     extravars: dict = field(default_factory=dict)
 
 
-def prepare(project: Project, inventory: str | None) -> Path:
+def prepare(project: Project, inventory: str | None) -> Platform:
     """Check tools and inventory before anything is written."""
     project.require_tools()
     inv = project.inventory(inventory)
-    check_inventory(project, inv)
-    return inv
+    data = check_inventory(project, inv)
+    hosts = (data.get("incident_controller") or {}).get("hosts") or []
+    if not hosts:
+        raise BadInput(
+            f"inventory {inv} has no host in group incident_controller (the machine the procedures run on); "
+            "see inventories/example/hosts.yml"
+        )
+    return Platform(inv, data["_meta"]["hostvars"].get(hosts[0]) or {})
+
+
+def check_services(platform: Platform, services: list[str] | None) -> list[str]:
+    """Services named by the operator must be the platform's: checked before anything is opened or sent."""
+    services = [s.strip() for s in services or [] if s.strip()]
+    known = platform.services
+    unknown = [s for s in services if known is not None and s not in known]
+    if unknown:
+        raise BadInput(
+            f"unknown service(s) {', '.join(repr(s) for s in unknown)} on inventory {platform.inventory}: "
+            f"the platform's services are {', '.join(known or [])}"
+        )
+    return services
+
+
+def check_extravars(extravars: dict) -> dict:
+    for key in extravars:
+        if not VAR_NAME.match(key):
+            raise BadInput(f"extra var name {key[:60]!r} is not a variable name (letters, digits and _)")
+        if key in RESERVED_VARS:
+            raise BadInput(f"extra var {key!r} is set by incidentctl itself; use its option instead (see --help)")
+    return extravars
 
 
 def triage(ctx: Context, incident: Incident) -> dict:
-    incident.log("triage started", "triage started")
+    incident.log("triage started", "triage started", kind_of_run="triage")
     res = run_playbook(ctx.project, incident, "triage", ctx.inventory, progress=ctx.progress, extravars=ctx.extravars)
     data = res.data.get("triage")
     if not res.ok or not isinstance(data, dict):
@@ -77,7 +134,9 @@ def check_severity(value: str) -> str:
     return normal
 
 
-def decide(incident: Incident, triage_data: dict, requested: str) -> str | None:
+def decide(incident: Incident, triage_data: dict, requested: str, services: list[str] | None = None) -> str | None:
+    """The severity of the procedure to run now. An incident keeps the highest severity it had:
+    a resumed one whose fresh triage finds less (part of the work was done) is still that incident."""
     requested = check_severity(requested)
     cls = triage_data.get("classification") or {}
     levels = triage_data.get("severity_levels") or {}
@@ -86,6 +145,15 @@ def decide(incident: Incident, triage_data: dict, requested: str) -> str | None:
     else:
         severity, source = requested, "operator"
         reasons = [f"set by the operator (the policy said {cls.get('severity') or 'no incident'})"]
+    recorded = incident.data.get("severity")
+    if recorded and (severity is None or recorded < severity):  # "P0" < "P1": P0 is the higher severity
+        incident.log(
+            "severity decided",
+            f"severity stays {recorded}; the procedure now is {severity or 'none'} by {source}",
+            severity=severity,
+            reasons=reasons,
+        )
+        return severity
     level = levels.get(severity, {}) if severity else {}
     incident.update(
         severity=severity,
@@ -93,7 +161,7 @@ def decide(incident: Incident, triage_data: dict, requested: str) -> str | None:
         reasons=reasons,
         response_minutes=level.get("response_minutes"),
         escalation=level.get("escalation"),
-        services=triage_data.get("services_affected", []),
+        services=services or triage_data.get("services_affected", []),
     )
     incident.log("severity decided", f"severity {severity or 'none'} by {source}", severity=severity, reasons=reasons)
     return severity
@@ -110,6 +178,7 @@ def destructive_steps(ctx: Context, playbook: str) -> list[str]:
             inventory=str(ctx.inventory),
             envvars=ctx.project.envvars(),
             cmdline="--list-tasks --tags destructive",
+            cancel_callback=never_cancel,
             quiet=True,
         )
         text = runner.stdout.read()
@@ -149,7 +218,8 @@ def run_procedure(
     ctx: Context, incident: Incident, playbook: str, *, check: bool, confirmed: bool, extravars: dict | None = None
 ) -> RunResult:
     variables = {**ctx.extravars, **(extravars or {}), "confirm_destructive": confirmed}
-    incident.log("procedure started", f"{playbook} started", check_mode=check)
+    kind = run_kind(playbook)
+    incident.log(f"{kind} started", f"{playbook} started", check_mode=check, kind_of_run=kind)
     res = run_playbook(
         ctx.project, incident, playbook, ctx.inventory, extravars=variables, check=check, progress=ctx.progress
     )
@@ -157,15 +227,23 @@ def run_procedure(
         incident.update(first_action_at=res.changes[0]["ts"])
     outcome = res.data.get("outcome") or {}
     (incident.subdir("outcomes") / f"{res.name}.json").write_text(json.dumps(outcome, indent=2, default=str) + "\n")
+    gaps = [str(g) for g in outcome.get("gaps") or []]
+    if outcome and not check:
+        incident.update(gaps=gaps)
     if res.ok and outcome.get("verified") and not check and incident.data["status"] == "open":
         incident.update(status="mitigated", mitigated_at=now())
-        incident.log("mitigated", f"{playbook} finished and verification passed")
+        incident.log(
+            "mitigated",
+            f"{playbook} finished and verification passed" + (f", with {len(gaps)} gap(s)" if gaps else ""),
+            gaps=gaps,
+        )
     incident.log(
-        "procedure finished",
+        f"{kind} finished",
         f"{playbook} {'succeeded' if res.ok else 'failed'}"
         + (f", verification {'passed' if outcome.get('verified') else 'did not pass'}" if outcome else ""),
         ok=res.ok,
         verified=outcome.get("verified"),
+        kind_of_run=kind,
     )
     return res
 

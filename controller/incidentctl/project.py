@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from .errors import BadInput, ControllerError
 
 ENV_PROJECT_DIR = "INCIDENTCTL_PROJECT_DIR"
+PLAYBOOK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")  # a file in playbooks/, never a path
 ENV_ANSIBLE_BIN = "INCIDENTCTL_ANSIBLE_BIN"  # where ansible-playbook lives (default: beside this Python)
 
 
@@ -33,15 +35,18 @@ class Project:
 
     def playbook(self, name: str) -> Path:
         path = self.playbooks / (name if name.endswith((".yml", ".yaml")) else f"{name}.yml")
-        if not path.is_file():
+        if not PLAYBOOK_NAME.match(name) or not path.is_file():
             known = ", ".join(sorted(p.stem for p in self.playbooks.glob("*.yml")))
-            raise BadInput(f"no playbook {name!r} in {self.playbooks}; known: {known}")
+            shown = name if len(name) <= 60 else name[:57] + "..."
+            raise BadInput(f"no playbook {shown!r} in {self.playbooks}; known: {known}")
         return path
 
     def inventory(self, value: str | Path | None) -> Path:
         """An inventory given by path or by name under inventories/ (default: the lab)."""
         if value is None:
             value = "lab"
+        if not str(value).strip():
+            raise BadInput("the inventory is empty: give a path, or a name under inventories/ such as lab")
         path = Path(value)
         named = self.root / "inventories" / str(value)
         if "/" not in str(value) and named.exists():  # a bare name is one of ours, even if ./<name> exists

@@ -1,14 +1,18 @@
 """The incident record: one directory per incident, written as things happen.
 
-  incident.json      id, status, severity and reasons, times, inventory, operator (atomic rewrites)
+  incident.json      id, status, severity and reasons, times, inventory, operator, the current run
+                     (rewritten atomically, under a lock, merging with what is on disk)
   timeline.jsonl     one JSON line per event: the controller's own steps and every task that ran
   triage/            the triage findings and classification
   runs/NN-<name>/    ansible-runner's private data dir and artifacts of each playbook run
   snapshots/ logs/ metrics/   what the playbooks collected (they get the incident dir as a variable)
   postmortem.md      the rendered postmortem draft
+  .lock              held (flock) by the controller working on the incident; says who and since when
 
 The timeline is append-only and flushed per line, so a killed controller leaves a
-readable record up to that point; readers skip a torn last line.
+readable record up to that point; readers skip a torn last line. A run whose owner is gone
+(its lock is free, its state still ``running``) is marked ``interrupted``, with the last step
+it reached, by the next command that touches the incident.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import getpass
+import hashlib
 import json
 import os
+import re
 import secrets
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +37,12 @@ from .errors import BadInput, Refused
 ENV_INCIDENTS_DIR = "INCIDENTCTL_INCIDENTS_DIR"
 
 STATUSES = ("open", "mitigated", "resolved", "closed")
+# What the controller is doing with an incident (incident.json "run.state").
+RUN_STATES = ("running", "finished", "interrupted", "waiting")
+ID_PATTERN = re.compile(r"^INC-\d{8}-\d{6}-[0-9a-f]{4}$")
+ID_HELP = "INC-YYYYMMDD-HHMMSS-xxxx (`incidentctl incidents` lists them)"
+HEARTBEAT_SECONDS = 2.0
+_REQUIRED = {"id": str, "status": str, "opened_at": (int, float), "inventory": str, "operator": str}
 
 
 def now() -> float:
@@ -41,6 +55,14 @@ def iso(ts: float | None) -> str | None:
 
 def incidents_root(path: Path | None = None) -> Path:
     return Path(path or os.environ.get(ENV_INCIDENTS_DIR) or Path.cwd() / "incidents").absolute()
+
+
+def check_id(value: str) -> str:
+    """An incident id as `create` makes it; anything else (a path, 5,000 characters) is bad input."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise BadInput(f"{shown!r} is not an incident id: ids look like {ID_HELP}")
+    return value
 
 
 def ensure_writable(root: Path) -> None:
@@ -57,9 +79,105 @@ def ensure_writable(root: Path) -> None:
 
 
 def _write_json(path: Path, data: object) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
+
+
+def _owner(command: str, **extra) -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "since": now(), **extra}
+
+
+def _try_flock(fh) -> bool:
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+class _Heartbeat:
+    """Rewrites the holder line of a lock file every few seconds while a run is alive."""
+
+    def __init__(self, fh, holder: dict):
+        self.fh, self.holder = fh, holder
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="incidentctl-heartbeat", daemon=True)
+
+    def write(self) -> None:
+        self.holder["heartbeat_at"] = now()
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(json.dumps(self.holder))
+        self.fh.flush()
+
+    def _beat(self) -> None:
+        while not self.stop.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(OSError, ValueError):
+                self.write()
+
+    def __enter__(self):
+        self.write()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=HEARTBEAT_SECONDS)
+        with contextlib.suppress(OSError, ValueError):
+            self.fh.seek(0)
+            self.fh.truncate()
+
+
+def read_holder(path: Path) -> dict | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if not text:
+        return None
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return {"description": text}
+    return holder if isinstance(holder, dict) else None
+
+
+def describe_holder(holder: dict | None) -> str:
+    if not holder:
+        return "another process"
+    if "pid" not in holder:
+        return str(holder.get("description") or "another process")
+    what = f"incidentctl {holder.get('command', '?')} (pid {holder['pid']} on {holder.get('host', '?')}"
+    return what + (f", since {iso(holder['since'])})" if holder.get("since") else ")")
+
+
+class PlatformLock:
+    """One procedure at a time per platform (inventory) among the controllers sharing an incidents directory."""
+
+    def __init__(self, root: Path, inventory: str):
+        self.inventory = inventory
+        key = hashlib.sha256(inventory.encode()).hexdigest()[:16]
+        self.path = root / ".platform-locks" / f"{key}.lock"
+
+    @contextlib.contextmanager
+    def held(self, command: str, incident_id: str | None = None) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+") as fh:
+            if not _try_flock(fh):
+                holder = read_holder(self.path) or {}
+                inc = f" for incident {holder['incident']}" if holder.get("incident") else ""
+                follow = f"; follow it with `incidentctl show {holder['incident']}`" if holder.get("incident") else ""
+                raise Refused(
+                    f"a procedure is already running on this platform{inc}: {describe_holder(holder)}{follow}"
+                ) from None
+            with _Heartbeat(fh, _owner(command, incident=incident_id, inventory=self.inventory)) as beat:
+                self.beat = beat
+                yield
+
+    def set_incident(self, incident_id: str) -> None:
+        self.beat.holder["incident"] = incident_id
+        self.beat.write()
 
 
 class Incident:
@@ -93,6 +211,8 @@ class Incident:
             "check_mode": check,
             "services": [],
             "runs": [],
+            "run": None,
+            "gaps": [],
         }
         _write_json(tmp / "incident.json", data)
         (tmp / "timeline.jsonl").touch()
@@ -103,13 +223,17 @@ class Incident:
 
     @classmethod
     def open(cls, root: Path, incident_id: str) -> Incident:
+        check_id(incident_id)
         path = root / incident_id
         try:
             data = json.loads((path / "incident.json").read_text())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise BadInput(f"no incident {incident_id!r} in {root}; `incidentctl incidents` lists them") from None
-        except ValueError:
+        except (ValueError, OSError):
             raise BadInput(f"incident {incident_id} has an unreadable incident.json in {path}") from None
+        problem = _invalid(data, incident_id)
+        if problem:
+            raise BadInput(f"incident {incident_id} has an invalid incident.json in {path}: {problem}")
         return cls(path, data)
 
     @classmethod
@@ -118,28 +242,65 @@ class Incident:
             return []
         out = []
         for p in sorted(root.iterdir()):
-            if p.is_dir() and not p.name.startswith(".") and (p / "incident.json").exists():
+            if p.is_dir() and ID_PATTERN.match(p.name) and (p / "incident.json").exists():
                 with contextlib.suppress(BadInput):
                     out.append(cls.open(root, p.name))
         return out
+
+    @classmethod
+    def open_for(cls, root: Path, inventory: str) -> Incident | None:
+        """The newest incident still open on this inventory (check runs are plans, not incidents to join)."""
+        found = [
+            i
+            for i in cls.all(root)
+            if i.data["status"] == "open" and i.data.get("inventory") == inventory and not i.data.get("check_mode")
+        ]
+        return max(found, key=lambda i: i.data["opened_at"]) if found else None
 
     # -- state ------------------------------------------------------------------
     @property
     def id(self) -> str:
         return self.data["id"]
 
+    @contextlib.contextmanager
+    def _json_lock(self) -> Iterator[None]:
+        with open(self.path / ".incident.json.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def mutate(self, change: Callable[[dict], None]) -> None:
+        """Change incident.json from what is on disk now: another process (a read-only run) may have
+        written it since this one read it."""
+        with self._json_lock():
+            with contextlib.suppress(OSError, ValueError):
+                self.data = json.loads((self.path / "incident.json").read_text())
+            change(self.data)
+            _write_json(self.path / "incident.json", self.data)
+
+    def refresh(self) -> Incident:
+        """incident.json as it is on disk now (another process may have changed it)."""
+        with contextlib.suppress(OSError, ValueError):
+            self.data = json.loads((self.path / "incident.json").read_text())
+        return self
+
     def update(self, **changes) -> None:
-        self.data.update(changes)
-        _write_json(self.path / "incident.json", self.data)
+        self.mutate(lambda d: d.update(changes))
+
+    def add_run(self, entry: dict) -> None:
+        self.mutate(lambda d: d.setdefault("runs", []).append(entry))
 
     def log(self, kind: str, message: str, **fields) -> dict:
         """A controller entry in the timeline."""
         return self.append({"ts": now(), "source": "controller", "kind": kind, "message": message, **fields})
 
     def append(self, entry: dict) -> dict:
-        with open(self.path / "timeline.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, default=str) + "\n")
-            fh.flush()
+        # one write of one line with O_APPEND: lines of concurrent writers never interleave
+        line = (json.dumps(entry, default=str) + "\n").encode()
+        fd = os.open(self.path / "timeline.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
         return entry
 
     def timeline(self) -> list[dict]:
@@ -153,6 +314,15 @@ class Incident:
                 entries.append(json.loads(line))
         return entries
 
+    def last_step(self) -> str | None:
+        """The last thing the timeline says happened, for 'interrupted after ...'."""
+        for e in reversed(self.timeline()):
+            if e.get("source") == "ansible":
+                return f"{e.get('run', '')}: {e.get('task', '')} ({e.get('outcome', '')})"
+            if e.get("kind") not in ("interrupted", "lock taken over"):
+                return e.get("message") or e.get("kind")
+        return None
+
     def subdir(self, *parts: str) -> Path:
         p = self.path.joinpath(*parts)
         p.mkdir(parents=True, exist_ok=True)
@@ -161,30 +331,96 @@ class Incident:
     def next_run_dir(self, name: str) -> Path:
         runs = self.path / "runs"
         runs.mkdir(exist_ok=True)
-        n = len([p for p in runs.iterdir() if p.is_dir()]) + 1
-        path = runs / f"{n:02d}-{name}"
-        path.mkdir()
-        return path
+        n = len([p for p in runs.iterdir() if p.is_dir() and p.name[:2].isdigit()]) + 1
+        while True:  # another process may take a number meanwhile: mkdir is the claim
+            path = runs / f"{n:02d}-{name}"
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                n += 1
+
+    # -- who works on it -----------------------------------------------------------
+    def running_owner_gone(self) -> bool:
+        """The record says a run is going on, but nobody holds the incident's lock."""
+        if (self.refresh().data.get("run") or {}).get("state") != "running":
+            return False
+        try:
+            with open(self.path / ".lock", "a+") as fh:
+                return _try_flock(fh)  # closing the file releases it again
+        except OSError:
+            return False
+
+    def mark_if_interrupted(self) -> bool:
+        """Mark a run whose owner is gone as interrupted (once); True when it was."""
+        if not self.running_owner_gone():
+            return False
+        self._interrupted(self.data.get("run") or {}, "its process is gone")
+        return True
+
+    def _interrupted(self, run: dict, why: str) -> None:
+        last = self.last_step()
+        who = describe_holder(run)
+        message = f"{who} stopped before it finished ({why}); last step: {last or 'none'}"
+        self.log("interrupted", message, last_step=last)
+        self.update(run={**run, "state": "interrupted", "ended_at": now(), "last_step": last})
+
+    @contextlib.contextmanager
+    def working(self, command: str) -> Iterator[dict]:
+        """Exclusive work on the incident: a live holder refuses (exit 3), a dead one is taken over.
+
+        While it is held, incident.json's ``run`` says who works and since when, and the lock file
+        carries a heartbeat. Leaving normally sets ``finished`` (or what the caller set); an
+        interruption (Ctrl-C, SIGTERM) sets ``interrupted`` with the last step reached.
+        """
+        with open(self.path / ".lock", "a+") as fh:
+            if not _try_flock(fh):
+                holder = read_holder(self.path / ".lock")
+                raise Refused(
+                    f"incident {self.id} is being worked on by {describe_holder(holder)}; wait for it to finish "
+                    f"or follow it with `incidentctl show {self.id}`"
+                ) from None
+            previous = self.refresh().data.get("run") or {}
+            if previous.get("state") == "running":
+                self._interrupted(previous, "its process is gone")
+            if previous.get("state") in ("running", "interrupted"):
+                taker = f"pid {os.getpid()} on {socket.gethostname()}"
+                self.log("lock taken over", f"the lock of {describe_holder(previous)} was taken over by {taker}")
+            run = {**_owner(command), "state": "running"}
+            self.update(run=run)
+            outcome = {"state": "finished"}
+            try:
+                with _Heartbeat(fh, dict(run)):
+                    yield outcome
+            except (KeyboardInterrupt, SystemExit) as exc:
+                if isinstance(exc, SystemExit) and exc.code in (0, None):
+                    self.update(run={**run, "state": outcome["state"], "ended_at": now()})
+                else:
+                    self._interrupted(run, "interrupted by a signal")
+                raise
+            except BaseException:
+                self.update(run={**run, "state": outcome["state"], "ended_at": now()})
+                raise
+            self.update(run={**run, "state": outcome["state"], "ended_at": now()})
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """One controller at a time works on an incident."""
-        with open(self.path / ".lock", "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.seek(0)
-                holder = fh.read().strip() or "another process"
-                raise Refused(f"incident {self.id} is being worked on by {holder}; wait for it to finish") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"incidentctl pid {os.getpid()}")
-            fh.flush()
-            try:
-                yield
-            finally:
-                fh.seek(0)
-                fh.truncate()
+        """Compatibility name: exclusive work without a command name."""
+        with self.working("run"):
+            yield
+
+
+def _invalid(data: object, incident_id: str) -> str | None:
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    for key, kind in _REQUIRED.items():
+        if not isinstance(data.get(key), kind):
+            return f"{key!r} is missing or not a {getattr(kind, '__name__', 'number')}"
+    if data["id"] != incident_id:
+        return f"it names incident {data['id']!r}"
+    if data["status"] not in STATUSES:
+        return f"unknown status {data['status']!r}"
+    return None
 
 
 def _operator() -> str:

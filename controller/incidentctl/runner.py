@@ -7,13 +7,14 @@ run (triage findings, a procedure's outcome) comes from the final stats event.
 from __future__ import annotations
 
 import json
+import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ansible_runner
 
+from . import supervise
 from .errors import BadInput
 from .project import Project
 from .record import Incident
@@ -124,7 +125,6 @@ def run_playbook(
     check: bool = False,
     tags: list[str] | None = None,
     progress=None,
-    cancel: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run one playbook inside an incident's record."""
     from .progress import QuietProgress
@@ -143,20 +143,23 @@ def run_playbook(
     incident.log("run started", f"{path.name} started", run=run_dir.name, check_mode=check, tags=tags or [])
     progress.run_started(path.stem, check)
     start = time.monotonic()
-    runner = ansible_runner.run(
-        private_data_dir=str(run_dir),
-        project_dir=str(project.playbooks),
-        playbook=path.name,
-        inventory=str(inventory),
-        extravars=extravars,
-        envvars=project.envvars(),
-        cmdline=" ".join(flags) or None,
-        event_handler=recorder,
-        cancel_callback=cancel,
-        quiet=True,
-        ident="artifacts",
-        rotate_artifacts=0,
-    )
+    with supervise.stopping_children():
+        runner = ansible_runner.run(
+            private_data_dir=str(run_dir),
+            project_dir=str(project.playbooks),
+            playbook=path.name,
+            inventory=str(inventory),
+            extravars=extravars,
+            envvars=supervised_env(project.envvars(), incident.path.parent / ".bin"),
+            cmdline=" ".join(flags) or None,
+            event_handler=recorder,
+            # Our own callback keeps ansible-runner from taking SIGTERM/SIGINT over (it would SIGKILL the
+            # shim and orphan the playbook's workers): they raise KeyboardInterrupt here instead.
+            cancel_callback=lambda: False,
+            quiet=True,
+            ident="artifacts",
+            rotate_artifacts=0,
+        )
     scrubber.scrub_run_dir()
     result = RunResult(
         name=run_dir.name,
@@ -181,10 +184,27 @@ def run_playbook(
         status=result.status,
         rc=result.rc,
     )
-    runs = [*incident.data.get("runs", []), {"name": run_dir.name, "status": result.status, "check_mode": check}]
-    incident.update(runs=runs)
+    incident.add_run({"name": run_dir.name, "status": result.status, "check_mode": check})
     progress.run_finished(result)
     return result
+
+
+def never_cancel() -> bool:
+    """Given as every ansible-runner call's cancel_callback, it keeps ansible-runner from installing its
+    own SIGTERM/SIGINT handlers (which swallow the signal, then SIGKILL the shim and orphan the playbook's
+    workers): the signals raise KeyboardInterrupt in the controller instead, which stops the run."""
+    return False
+
+
+def supervised_env(envvars: dict[str, str], shim_dir: Path) -> dict[str, str]:
+    """ansible-playbook started through the supervising shim: it dies with this process (see supervise)."""
+    shim = str(supervise.install(shim_dir))
+    return {
+        **envvars,
+        "PATH": f"{shim}{os.pathsep}{envvars.get('PATH', '')}",
+        supervise.ENV_SHIM_DIR: shim,
+        supervise.ENV_PARENT: str(os.getpid()),
+    }
 
 
 def _last_error(run_dir: Path) -> str:

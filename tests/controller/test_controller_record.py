@@ -151,14 +151,54 @@ def test_no_incident_closes_the_record_and_changes_nothing(ctl, tmp_path):
     [
         (["respond", "--severity", "P7"], 2, "unknown severity 'P7'"),
         (["respond", "-i", "/nonexistent/inventory"], 2, "inventory /nonexistent/inventory does not exist"),
-        (["show", "INC-nope"], 2, "no incident 'INC-nope'"),
+        (["show", "INC-nope"], 2, "'INC-nope' is not an incident id"),
+        (["show", "INC-20260101-000000-abcd"], 2, "no incident 'INC-20260101-000000-abcd'"),
+        (["show", "INC-" + "x" * 5000], 2, "is not an incident id"),
+        (["show", "/tmp"], 2, "'/tmp' is not an incident id"),
+        (["run", "slow", "--incident", "../bad/evil"], 2, "'../bad/evil' is not an incident id"),
+        (["respond", "--incident", "../../etc"], 2, "is not an incident id"),
+        (["respond", "--incident", "INC-20260101-000000-abcd", "--new"], 2, "--incident and --new exclude"),
+        (["respond", "-i", ""], 2, "the inventory is empty"),
+        (["respond", "-i", str(INVENTORY), "--service", "no-such-service"], 2, "unknown service(s) 'no-such-service'"),
         (["run", "no-such-playbook"], 2, "no playbook 'no-such-playbook'"),
+        (["run", "../../tests/controller/project/playbooks/slow"], 2, "no playbook '../../tests"),
         (["run", "slow", "-e", "novalue"], 2, "is not key=value"),
+        (["run", "slow", "-i", str(INVENTORY), "-e", "bad key=1"], 2, "is not a variable name"),
+        (["run", "slow", "-i", str(INVENTORY), "-e", "incident_dir=/tmp"], 2, "is set by incidentctl itself"),
     ],
 )
-def test_bad_input_is_one_clear_line(ctl, args, code, needle):
+def test_bad_input_is_one_clear_line(ctl, args, code, needle, tmp_path):
     _one_line_error(ctl(*args), code, needle)
     assert Incident.all(ctl.incidents) == []  # nothing half-written
+    assert not (tmp_path / "bad").exists() and not (ctl.incidents.parent / "bad").exists()  # nothing outside
+    assert not ctl.incidents.exists() or [p.name for p in ctl.incidents.iterdir() if not p.name.startswith(".")] == []
+
+
+def test_an_unknown_service_is_refused_before_anyone_is_notified(ctl, tmp_path):
+    """Input is checked before side effects: no incident, no triage, no notification."""
+    marker = tmp_path / "notified"
+    res = ctl(
+        "respond",
+        "-i",
+        str(INVENTORY),
+        "--severity",
+        "P2",
+        "--service",
+        "no-such-service",
+        "--yes",
+        extra_env={"FAKE_NOTIFY_MARKER": str(marker)},
+    )
+    _one_line_error(res, 2, "unknown service(s) 'no-such-service'")
+    assert not marker.exists() and Incident.all(ctl.incidents) == []
+
+
+def test_a_planted_directory_is_not_an_incident(ctl):
+    """A directory named like an incident whose incident.json lacks what a record has: bad input, not a traceback."""
+    planted = ctl.incidents / "INC-20260101-000000-beef"
+    planted.mkdir(parents=True)
+    (planted / "incident.json").write_text(json.dumps({"id": "INC-20260101-000000-beef"}))
+    _one_line_error(ctl("show", planted.name), 2, "invalid incident.json")
+    assert json.loads(ctl("incidents", "--json").stdout)["incidents"] == []
 
 
 def test_malformed_inventory_is_bad_input(ctl, tmp_path):
@@ -256,3 +296,160 @@ def test_on_a_terminal_the_operator_is_asked_before_destructive_steps(ctl, answe
     kinds = [e.get("kind") for e in inc.timeline()]
     assert ("confirmation given" if answer == "y" else "confirmation refused") in kinds
     assert inc.data["status"] == ("mitigated" if answer == "y" else "open")
+
+
+# -- resilience: the controller may die, be stopped, or meet another controller ------------------
+
+
+def _start(ctl, *args: str, extra_env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "incidentctl", *args],
+        env={**ctl.env, **(extra_env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _holding(ctl, tmp_path):
+    """A fake P0 that holds (after its change) until the test removes the hold file."""
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    return hold, {"FAKE_HOLD_FILE": str(hold)}
+
+
+def _wait_for_task(ctl, task: str) -> Incident:
+    inc = wait_for(lambda: Incident.all(ctl.incidents) and Incident.all(ctl.incidents)[0], 60, "incident opened")
+    wait_for(lambda: any(e.get("task") == task for e in inc.timeline()), 120, f"{task!r} in the timeline")
+    return inc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def test_a_killed_controller_takes_its_playbook_with_it(ctl, tmp_path):
+    """SIGKILL of incidentctl alone (not its process group): ansible-playbook, its workers and the
+    module it runs stop within seconds, and the incident is marked interrupted by the next command."""
+    from incidentctl.supervise import descendants
+
+    _hold, env = _holding(ctl, tmp_path)
+    proc = _start(ctl, "respond", "-i", str(INVENTORY), "--yes", extra_env=env)
+    inc = _wait_for_task(ctl, "Change the platform")
+    tree = wait_for(lambda: descendants(proc.pid) or None, 30, "the playbook's processes")
+    proc.kill()
+    proc.wait()
+    wait_for(lambda: not [p for p in tree if _alive(p)], 30, "every process of the playbook to be gone")
+    shown = json.loads(ctl("show", inc.id, "--json").stdout)
+    assert shown["incident"]["run"]["state"] == "interrupted"
+    assert "Change the platform" in shown["incident"]["run"]["last_step"]
+    assert [e["kind"] for e in shown["timeline"] if e.get("kind") == "interrupted"] == ["interrupted"]
+    assert not any(e.get("task") == "Publish the outcome" for e in shown["timeline"])  # nothing ran on
+    listed = json.loads(ctl("incidents", "--json").stdout)["incidents"]
+    assert "interrupted" in listed[0]["activity"] and f"--incident {inc.id}" in listed[0]["activity"]
+
+
+def test_sigterm_stops_the_run_within_seconds_and_says_so(ctl, tmp_path):
+    _hold, env = _holding(ctl, tmp_path)
+    proc = _start(ctl, "respond", "-i", str(INVENTORY), "--yes", extra_env=env)
+    inc = _wait_for_task(ctl, "Change the platform")
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    inc.refresh()
+    assert inc.data["run"]["state"] == "interrupted" and inc.data["status"] == "open"
+
+
+def test_an_interrupted_incident_is_resumed_not_opened_again(ctl, tmp_path):
+    """After a kill, a plain respond joins the open incident (one incident per problem), takes the
+    stale lock over with a timeline line, triages afresh, runs the procedure and mitigates it."""
+    hold, env = _holding(ctl, tmp_path)
+    proc = _start(ctl, "respond", "-i", str(INVENTORY), "--yes", extra_env=env)
+    inc = _wait_for_task(ctl, "Change the platform")
+    proc.kill()
+    proc.wait()
+    hold.unlink()
+    res = ctl("respond", "-i", str(INVENTORY), "--yes", "--json")
+    assert res.returncode == 0, res.stderr
+    assert f"incident {inc.id} joined" in res.stderr
+    assert [i.id for i in Incident.all(ctl.incidents)] == [inc.id]
+    inc.refresh()
+    assert inc.data["status"] == "mitigated" and inc.data["run"]["state"] == "finished"
+    kinds = [e.get("kind") for e in inc.timeline()]
+    assert kinds.count("opened") == 1 and "interrupted" in kinds and "lock taken over" in kinds
+    assert "joined" in kinds and kinds.count("triage started") == 2
+    runs = sorted(p.name for p in (inc.path / "runs").iterdir())
+    assert [r.split("-", 1)[1] for r in runs] == [
+        "triage",
+        "p0_critical",
+        "triage",
+        "p0_critical",
+        "investigate",
+        "postmortem",
+    ]
+
+    # --incident continues it explicitly; --new opens another one.
+    again = ctl("respond", "--incident", inc.id, "--yes", "--json")
+    assert again.returncode == 0 and f"incident {inc.id} resumed" in again.stderr, again.stderr
+    other = ctl("respond", "-i", str(INVENTORY), "--yes", "--new", "--json")
+    assert other.returncode == 0 and json.loads(other.stdout)["incident"] != inc.id
+
+
+def test_two_responses_at_once_one_acts_the_other_is_refused(ctl, tmp_path):
+    hold, env = _holding(ctl, tmp_path)
+    first = _start(ctl, "respond", "-i", str(INVENTORY), "--yes", extra_env=env)
+    inc = _wait_for_task(ctl, "Change the platform")
+    for args in (["respond", "-i", str(INVENTORY), "--yes"], ["respond", "-i", str(INVENTORY), "--yes", "--new"]):
+        second = ctl(*args)
+        _one_line_error(second, 3, "a procedure is already running on this platform", alone=False)
+        assert inc.id in second.stderr.strip().splitlines()[-1]
+    hold.unlink()
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+    assert [i.id for i in Incident.all(ctl.incidents)] == [inc.id]
+    procedures = [e for e in inc.timeline() if e.get("kind") == "procedure started"]
+    assert len(procedures) == 1
+
+
+def test_a_read_only_run_works_beside_a_running_response(ctl, tmp_path):
+    hold, env = _holding(ctl, tmp_path)
+    first = _start(ctl, "respond", "-i", str(INVENTORY), "--yes", extra_env=env)
+    inc = _wait_for_task(ctl, "Change the platform")
+    res = ctl("run", "investigate", "-i", str(INVENTORY), "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["incident"] == inc.id  # joined, not a second incident
+    hold.unlink()
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+    inc.refresh()
+    names = [r["name"] for r in inc.data["runs"]]
+    assert len(names) == len(set(names)) and sum(n.endswith("-investigate") for n in names) == 2
+
+
+def test_without_a_person_to_confirm_the_incident_waits_for_one(ctl):
+    res = ctl("respond", "-i", str(INVENTORY))
+    assert res.returncode == 3
+    inc = _only_incident(ctl.incidents)
+    assert inc.data["run"]["state"] == "waiting"
+    assert f"respond --incident {inc.id} --yes" in inc.data["waiting_for"]
+    listed = json.loads(ctl("incidents", "--json").stdout)["incidents"]
+    assert listed[0]["activity"].startswith("waits for a person")
+    done = ctl("respond", "--incident", inc.id, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert inc.refresh().data["status"] == "mitigated"
+
+
+def test_gaps_make_a_documented_exit_code_and_are_listed(ctl):
+    res = ctl(
+        "respond", "-i", str(INVENTORY), "--yes", "--json", extra_env={"FAKE_GAPS": "notification to slack failed"}
+    )
+    assert res.returncode == 5, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["outcome"] == "mitigated with gaps" and doc["gaps"] == ["notification to slack failed"]
+    assert doc["status"] == "mitigated"
+    plain = ctl("show", doc["incident"])
+    assert "gap: notification to slack failed" in plain.stdout

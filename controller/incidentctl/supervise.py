@@ -1,0 +1,170 @@
+"""Keep ansible-playbook on a leash: it and everything it starts die with the controller.
+
+ansible-runner starts ansible-playbook in a session of its own and ignores SIGHUP for it, and
+Ansible's workers and mitogen's contexts call setsid() and ignore SIGTERM: a SIGKILLed
+controller used to leave a playbook that went on changing the platform with nobody recording
+it. ``incidentctl`` therefore puts a shim named ``ansible-playbook`` first on the run's PATH.
+The shim (this module) runs the real ansible-playbook as its child and
+
+* asks the kernel for SIGTERM when the controller dies (``PR_SET_PDEATHSIG``),
+* adopts every orphaned descendant (``PR_SET_CHILD_SUBREAPER``), whatever session it moved to,
+* on SIGTERM, SIGINT or SIGHUP terminates the whole tree, SIGTERM first, SIGKILL after
+  ``GRACE`` seconds, and exits,
+* passes the real exit status through otherwise.
+
+Linux only (prctl); elsewhere it simply runs ansible-playbook.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+GRACE = 3.0  # seconds between SIGTERM and SIGKILL for the tree
+ENV_PARENT = "INCIDENTCTL_SUPERVISOR_PARENT"  # the controller's pid: the shim exits if it is already gone
+ENV_SHIM_DIR = "INCIDENTCTL_SHIM_DIR"  # the shim's own directory, skipped when looking for the real tool
+TOOL = "ansible-playbook"
+
+
+def _prctl(option: int, value: int) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below ``root`` (from /proc), deepest last."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        # the command name may hold spaces and parentheses: the fields follow the last ')'
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _reap() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def kill_tree(grace: float = GRACE) -> None:
+    """SIGTERM to every descendant, then SIGKILL to what is left after ``grace`` seconds."""
+    me = os.getpid()
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        for pid in descendants(me):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            _reap()
+            if not descendants(me):
+                return
+            time.sleep(0.05)
+
+
+def real_tool() -> str:
+    shim_dir = os.environ.get(ENV_SHIM_DIR, "")
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != shim_dir)
+    found = shutil.which(TOOL, path=path)
+    if not found:
+        sys.stderr.write(f"ERROR! {TOOL} is not installed (looked in {path})\n")
+        sys.exit(127)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parent = os.environ.get(ENV_PARENT)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent and os.getppid() != int(parent):
+        return 143  # the controller died before the leash was on: run nothing
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+    stopping = []
+
+    def stop(signum, _frame):
+        stopping.append(signum)
+        kill_tree()
+        sys.exit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    child = subprocess.Popen([real_tool(), *argv])
+    rc = child.wait()
+    # Whatever the playbook left behind (a worker, a mitogen context) goes with it.
+    if descendants(os.getpid()):
+        kill_tree(grace=1.0)
+    return rc if rc >= 0 else 128 - rc
+
+
+@contextlib.contextmanager
+def stopping_children(grace: float = GRACE + 3.0):
+    """On Ctrl-C or SIGTERM in the controller, stop the shims it started (each takes its tree down)
+    and wait for them before the interruption goes on: a cancelled run stops within seconds."""
+    try:
+        yield
+    except BaseException:
+        me = os.getpid()
+        kids = [pid for pid in descendants(me) if _ppid(pid) == me]
+        for pid in kids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_running(pid) for pid in kids):
+            _reap()
+            time.sleep(0.05)
+        raise
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def install(directory: Path) -> Path:
+    """Write the shim into ``directory`` (once) and return the directory, to go first on PATH."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shim = directory / TOOL
+    text = f"#!{sys.executable}\nimport sys\nfrom incidentctl.supervise import main\nsys.exit(main())\n"
+    if not shim.exists() or shim.read_text() != text:
+        tmp = directory / f".{TOOL}.tmp"
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        tmp.replace(shim)
+    return directory
+
+
+if __name__ == "__main__":
+    sys.exit(main())
