@@ -47,7 +47,10 @@ class RunResult:
 
 
 def summarize(res: dict) -> str:
-    """A short, human line for one task result."""
+    """A short, human line for one task result (for a loop, its items' lines)."""
+    items = [r for r in res.get("results") or [] if isinstance(r, dict) and r.get("msg")]
+    if items:
+        return "; ".join(str(r["msg"]).splitlines()[0] for r in items)[:300]
     if res.get("msg"):
         return str(res["msg"]).splitlines()[0][:300]
     if "skip_reason" in res:

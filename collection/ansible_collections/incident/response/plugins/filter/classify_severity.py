@@ -22,7 +22,9 @@ description:
     V(replication_broken), V(replica_lagging) (O(min_transactions)), V(data_loss_risk)
     (primary down while the replica had not applied everything), V(services_down)
     (O(min), O(max), O(region)), V(alert_firing) (O(alertname) list, O(severity)),
-    V(config_issue), V(pods_crashlooping) (O(min))."
+    V(config_issue), V(pods_crashlooping) (O(min)), V(split_brain) (two writable primaries),
+    V(services_on_stale_database) (services of a region use a server other than the one writable primary:
+    a failover left half-done)."
 positional: policy
 options:
   _input:
@@ -33,7 +35,8 @@ options:
         C(databases): name -> {name, expected_role (primary|replica), reachable, error, role, read_only,
         replication: {healthy, error, transactions_behind, relay_log_applied}}.
         C(alerts): list of {alertname, severity, labels}.
-        C(config_issues): list of strings. C(crashlooping_pods): list of pod names."
+        C(config_issues): list of strings. C(crashlooping_pods): list of pod names.
+        C(topology): {writable, split_brain, stale_regions, current}. C(database_config): region -> {server, host}."
     type: dict
     required: true
   policy:
@@ -167,7 +170,29 @@ def check_pods_crashlooping(findings, min=1):
     return None
 
 
+def check_split_brain(findings):
+    topology = findings.get("topology") or {}
+    if topology.get("split_brain"):
+        return f"{' and '.join(topology.get('writable') or [])} are both writable primaries (split brain)"
+    return None
+
+
+def check_services_on_stale_database(findings):
+    topology = findings.get("topology") or {}
+    stale = topology.get("stale_regions") or []
+    if stale:
+        config = findings.get("database_config") or {}
+        used = sorted({str((config.get(r) or {}).get("server") or (config.get(r) or {}).get("host")) for r in stale})
+        return (
+            f"the services in {', '.join(stale)} use {', '.join(used)}, "
+            f"not the writable primary {topology.get('current')}"
+        )
+    return None
+
+
 CHECKS = {
+    "split_brain": check_split_brain,
+    "services_on_stale_database": check_services_on_stale_database,
     "lb_down": check_lb_down,
     "database_down": check_database_down,
     "replication_broken": check_replication_broken,

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: db_failover_plan
-short_description: Decide from replication state whether to promote a replica, and which one
+short_description: Decide from replication state and the services' configuration what the database needs
 version_added: 0.1.0
 description:
-  - Reads the result of M(incident.response.mysql_replication_info) with O(servers) and finds
-    the primary that is down - an unreachable server that a reachable replica replicates from
-    (the replica names its source's host and port). That replica is the one to promote.
-  - Roles come from what the servers say, not from names, so a platform that already failed
-    over once is read correctly.
-  - Refuses to guess - when no replica points at the unreachable server, or several replicas
-    do, the plan says so and is not C(needed).
-positional: databases
+  - Reads the result of M(incident.response.mysql_replication_info) with O(servers) and, when given, a
+    M(incident.response.cluster_snapshot) read with C(configmaps) and the services' ConfigMap (O(config)), and
+    plans the database side of a P0. Roles come from what the servers say, not from names, so a platform that
+    already failed over once is read correctly.
+  - B(Promotion) (C(needed)) - no server takes writes, and exactly one reachable replica replicates from the
+    unreachable primary; that replica is the one to promote. Refuses to guess when no replica or several
+    replicas point at the unreachable server (the plan says so and is not C(needed)).
+  - B(Re-pointing) (C(repoint)) - one server takes writes and the services of some region are configured to use
+    another one (a failover that was interrupted between the promotion and the ConfigMap patch, or a promotion
+    made by hand), so point them at the writable primary. After a promotion the services are always re-pointed.
+  - B(Split brain) (C(split_brain), C(fence)) - several servers take writes. The ones no service uses are to be
+    fenced; when the services use none or several of them, the plan cannot tell which one is current, fences
+    nothing and says so.
+positional: databases, cluster, config
 options:
   _input:
     description: The registered result of M(incident.response.mysql_replication_info) with O(servers).
@@ -26,12 +32,20 @@ options:
     description: The inventory's C(databases) map (C(host), C(port), C(region) per server name).
     type: dict
     required: true
+  cluster:
+    description: A registered M(incident.response.cluster_snapshot) result read with C(configmaps).
+    type: dict
+  config:
+    description: The services' ConfigMap, as C({name, namespace, keys}) with C(keys) = C({host, port}).
+    type: dict
 """
 
 EXAMPLES = r"""
-- name: Plan the database failover
+- name: Plan the database side of the response
   ansible.builtin.set_fact:
-    db_plan: "{{ db_state | incident.response.db_failover_plan(databases) }}"
+    db_plan: >-
+      {{ db_state | incident.response.db_failover_plan(databases, clusters,
+         {'name': 'microservice-config', 'namespace': 'shop', 'keys': {'host': 'db.host', 'port': 'db.port'}}) }}
 """
 
 RETURN = r"""
@@ -40,7 +54,7 @@ _value:
   type: dict
   contains:
     needed:
-      description: A primary is down and exactly one reachable replica replicates from it.
+      description: A replica is to be promoted (the primary is down, exactly one reachable replica replicates from it).
       type: bool
     promote:
       description: Name of the server to promote (key of C(databases)), or null.
@@ -49,11 +63,32 @@ _value:
       description: Name of the server that is down, or null.
       type: str
     host:
-      description: Host of the server to promote (for the services' configuration).
+      description: Host of the primary the services are to use after the plan (the one to promote, or the writable one).
       type: str
     port:
-      description: Port of the server to promote.
+      description: Its port.
       type: int
+    target:
+      description: Name of that primary, or null.
+      type: str
+    repoint:
+      description: The services of some region are to be pointed at C(host):C(port) (always after a promotion).
+      type: bool
+    stale_regions:
+      description: Regions whose services use another server than C(target) (their ConfigMap was read).
+      type: list
+      elements: str
+    split_brain:
+      description: Several servers take writes.
+      type: bool
+    fence:
+      description: Names of the writable servers to fence (split brain, the ones no service uses).
+      type: list
+      elements: str
+    writable:
+      description: Names of the servers that take writes now.
+      type: list
+      elements: str
     reason:
       description: One sentence for people.
       type: str
@@ -61,47 +96,112 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-
-def _addr(host, port):
-    return f"{host}:{int(port)}" if host and port is not None else None
+from ansible_collections.incident.response.plugins.module_utils import topology as topo
 
 
-def db_failover_plan(state, databases):
-    if not isinstance(state, dict) or "servers" not in state:
-        raise AnsibleFilterError("db_failover_plan: give the result of mysql_replication_info with servers")
-    servers = state["servers"] or {}
-    by_addr = {_addr(d.get("host"), d.get("port")): name for name, d in (databases or {}).items()}
-    down = [name for name, s in servers.items() if not s.get("reachable")]
-    plan = {"needed": False, "promote": None, "old_primary": None, "host": None, "port": None}
-    if not down:
-        return {**plan, "reason": "every database answers: no failover"}
-    candidates = []
+def _where(databases, name):
+    db = (databases or {}).get(name) or {}
+    port = int(db["port"]) if db.get("port") not in (None, "") else None
+    return db.get("host"), port
+
+
+def _candidates(servers, databases, down):
+    by_addr = topo.names_by_address(databases)
+    found = []
     for name, s in servers.items():
         rep = s.get("replication") or {}
         if not s.get("reachable") or s.get("role") != "replica":
             continue
-        source = by_addr.get(_addr(rep.get("source_host"), rep.get("source_port")))
+        source = by_addr.get(topo.address(rep.get("source_host"), rep.get("source_port")))
         if source in down:
-            candidates.append((name, source))
+            found.append((name, source))
+    return found
+
+
+def db_failover_plan(state, databases, cluster=None, config=None):
+    if not isinstance(state, dict) or "servers" not in state:
+        raise AnsibleFilterError("db_failover_plan: give the result of mysql_replication_info with servers")
+    servers = state["servers"] or {}
+    targets = topo.config_targets(cluster, config, databases) if config else {}
+    topology = topo.assess(servers, targets)
+    writable = topology["writable"]
+    plan = dict(
+        needed=False,
+        promote=None,
+        old_primary=None,
+        host=None,
+        port=None,
+        target=None,
+        repoint=False,
+        stale_regions=[],
+        split_brain=topology["split_brain"],
+        fence=[],
+        writable=writable,
+    )
+
+    if topology["split_brain"]:
+        fence, why = topo.fence_choice(topology)
+        plan["fence"] = fence
+        if not fence:
+            return dict(plan, reason=f"split brain: {' and '.join(writable)} take writes; {why}")
+        keep = next(name for name in writable if name not in fence)
+        host, port = _where(databases, keep)
+        stale = sorted(r for r, t in targets.items() if t.get("read") and t.get("server") != keep)
+        return dict(
+            plan,
+            target=keep,
+            host=host,
+            port=port,
+            stale_regions=stale,
+            repoint=bool(stale),
+            reason=f"split brain: {' and '.join(writable)} take writes; {why}: fence {', '.join(fence)}",
+        )
+
+    if len(writable) == 1:
+        current = writable[0]
+        host, port = _where(databases, current)
+        stale = topology["stale_regions"]
+        if stale:
+            return dict(
+                plan,
+                target=current,
+                host=host,
+                port=port,
+                repoint=True,
+                stale_regions=stale,
+                reason=f"{current} is the writable primary, but the services in {', '.join(stale)} use another "
+                "server: point them at it (a failover left half-done)",
+            )
+        return dict(plan, target=current, host=host, port=port, reason=f"{current} is the primary: no failover")
+
+    down = [name for name, s in servers.items() if not s.get("reachable")]
+    if not down:
+        return dict(plan, reason="every database answers and none takes writes: no failover can help, look at them")
+    candidates = _candidates(servers, databases, down)
     if not candidates:
-        return {
-            **plan,
-            "old_primary": down[0] if len(down) == 1 else None,
-            "reason": f"{', '.join(down)} unreachable, but no reachable replica replicates from it: no candidate",
-        }
+        return dict(
+            plan,
+            old_primary=down[0] if len(down) == 1 else None,
+            reason=f"{', '.join(down)} unreachable, but no reachable replica replicates from it: no candidate",
+        )
     if len(candidates) > 1:
         names = ", ".join(c[0] for c in candidates)
-        return {**plan, "reason": f"several replicas could be promoted ({names}): choose one by hand"}
+        return dict(plan, reason=f"several replicas could be promoted ({names}): choose one by hand")
     name, old = candidates[0]
-    db = databases.get(name) or {}
-    return {
-        "needed": True,
-        "promote": name,
-        "old_primary": old,
-        "host": db.get("host"),
-        "port": int(db["port"]) if db.get("port") is not None else None,
-        "reason": f"primary {old} is unreachable; {name} replicates from it and is the one to promote",
-    }
+    host, port = _where(databases, name)
+    stale = sorted(r for r, t in targets.items() if t.get("read") and t.get("server") != name)
+    return dict(
+        plan,
+        needed=True,
+        promote=name,
+        old_primary=old,
+        target=name,
+        host=host,
+        port=port,
+        repoint=True,
+        stale_regions=stale,
+        reason=f"primary {old} is unreachable; {name} replicates from it and is the one to promote",
+    )
 
 
 class FilterModule:

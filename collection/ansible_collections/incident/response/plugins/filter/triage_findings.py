@@ -27,6 +27,12 @@ options:
     description:
       - The registered result of M(incident.response.mysql_replication_info) with O(servers), and the
         inventory's C(databases) map (for each server's C(expected_role)), as C({result, inventory}).
+      - With C(config) (C({name, namespace, keys}) with C(keys) = C({host, port}), the services' ConfigMap and its
+        database keys)
+        and a O(cluster) snapshot read with C(configmaps), the findings also say which database the services of
+        each region use (C(database_config)) and what the topology is (C(topology)) - two writable primaries
+        (split brain), or regions that use a server other than the one writable primary (a failover left
+        half-done).
     type: dict
   alerts:
     description: The registered result of M(incident.response.prometheus_query) with alerts.
@@ -47,9 +53,12 @@ RETURN = r"""
 _value:
   description: >-
     The findings: C(load_balancers), C(global_entry), C(services), C(databases), C(alerts),
-    C(crashlooping_pods), C(clusters), C(config_issues), C(problems) (one line each, for people).
+    C(crashlooping_pods), C(clusters), C(config_issues), C(database_config), C(topology) (C(writable),
+    C(split_brain), C(used_by_services), C(stale_regions), C(current)), C(problems) (one line each, for people).
   type: dict
 """
+
+from ansible_collections.incident.response.plugins.module_utils import topology as topo
 
 LB_PREFIX = "load-balancer"
 GLOBAL_ENTRY = "global-entry"
@@ -129,6 +138,7 @@ def _databases(spec):
             "error": srv.get("error"),
             "role": srv.get("role"),
             "read_only": srv.get("read_only"),
+            "writable": topo.writable(srv),
             "gtid": (srv.get("gtid") or {}).get("executed"),
             "replication": _replication(srv.get("replication")),
         }
@@ -179,6 +189,9 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
     dbs = _databases(databases)
     clusters, crashlooping = _cluster(cluster)
     alert_list = _alerts(alerts)
+    spec = databases or {}
+    targets = topo.config_targets(cluster, spec.get("config"), spec.get("inventory")) if spec.get("config") else {}
+    topology = topo.assess((spec.get("result") or {}).get("servers"), targets)
     problems = [f"load balancer {r} not answering: {lb['error']}" for r, lb in lbs.items() if not lb["up"]]
     problems += [f"{s['name']}@{s['region']} down: {s['error']}" for s in services if not s["up"]]
     problems += [f"database {d['name']} unreachable: {d['error']}" for d in dbs.values() if not d["reachable"]]
@@ -186,6 +199,13 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
         f"replication into {d['name']}: {d['replication']['error']}"
         for d in dbs.values()
         if d["replication"] and not d["replication"]["healthy"]
+    ]
+    if topology["split_brain"]:
+        problems.append(f"split brain: {' and '.join(topology['writable'])} are both writable primaries")
+    problems += [
+        f"services in {region} use {targets[region]['server'] or targets[region]['host']}, "
+        f"not the writable primary {topology['current']}"
+        for region in topology["stale_regions"]
     ]
     problems += [f"alert {a['alertname']}: {a['summary'] or ''}".rstrip(": ") for a in alert_list]
     problems += [f"pod crash-looping: {p}" for p in crashlooping]
@@ -204,6 +224,8 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
         "crashlooping_pods": crashlooping,
         "clusters": clusters,
         "config_issues": [],
+        "database_config": targets,
+        "topology": topology,
         "problems": problems,
     }
 

@@ -19,8 +19,10 @@ import time
 from ansible_collections.incident.response.plugins.module_utils import k8s
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
 
-# What a snapshot can read, the metrics API's group and version, and list page size.
-KINDS = ("nodes", "pods", "deployments", "hpas", "endpoints", "events", "metrics")
+# What a snapshot can read (ConfigMaps only when asked: their data is configuration, not state),
+# the metrics API's group and version, and list page size.
+KINDS = ("nodes", "pods", "deployments", "hpas", "endpoints", "events", "metrics", "configmaps")
+DEFAULT_KINDS = KINDS[:-1]
 METRICS = ("metrics.k8s.io", "v1beta1")
 PAGE_SIZE = 500
 
@@ -445,6 +447,11 @@ def node_view(node):
     )
 
 
+def configmap_view(cm):
+    meta = _meta(cm)
+    return dict(namespace=meta.get("namespace"), name=meta.get("name"), data=dict(cm.get("data") or {}))
+
+
 def endpoints_view(ep):
     meta = _meta(ep)
     ready, not_ready = [], []
@@ -772,6 +779,7 @@ RESOURCES = {
     "hpas": ("/apis/autoscaling/v2", "horizontalpodautoscalers", "horizontal pod autoscalers"),
     "endpoints": ("/api/v1", "endpoints", "endpoints"),
     "events": ("/api/v1", "events", "warning events"),
+    "configmaps": ("/api/v1", "configmaps", "configmaps"),
 }
 
 
@@ -879,6 +887,7 @@ def build_snapshot(name, server, raw, now, events_since, max_events):
     snap["deployments"] = sort(raw.get("deployments"), deployment_view)
     snap["hpas"] = sort(raw.get("hpas"), hpa_view)
     snap["endpoints"] = sort(raw.get("endpoints"), endpoints_view)
+    snap["configmaps"] = sort(raw.get("configmaps"), configmap_view)
     if raw.get("events") is not None:
         cutoff = now - events_since
         recent = [e for e in raw["events"] if (event_time(e) or now) >= cutoff]

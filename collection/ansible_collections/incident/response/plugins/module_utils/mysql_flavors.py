@@ -98,6 +98,12 @@ STATEMENTS = {
         (MYSQL, (5, 7, 8), "STOP SLAVE IO_THREAD"),
         (MYSQL, (8, 0, 22), "STOP REPLICA IO_THREAD"),
     ),
+    "start_replica_sql": (
+        (MARIADB, (10, 5, 0), "START SLAVE SQL_THREAD"),
+        (MARIADB, (10, 5, 1), "START REPLICA SQL_THREAD"),
+        (MYSQL, (5, 7, 8), "START SLAVE SQL_THREAD"),
+        (MYSQL, (8, 0, 22), "START REPLICA SQL_THREAD"),
+    ),
     "start_replica": (
         (MARIADB, (10, 5, 0), "START SLAVE"),
         (MARIADB, (10, 5, 1), "START REPLICA"),

@@ -49,10 +49,13 @@ options:
     elements: str
     default: []
   include:
-    description: What to read. Leave out what a cluster does not let you read or what you do not need.
+    description:
+      - What to read. Leave out what a cluster does not let you read or what you do not need.
+      - V(configmaps) (name and data of the ConfigMaps in O(namespaces)) is read only when asked, for example to
+        see which database the services are configured to use. Secrets are never read.
     type: list
     elements: str
-    choices: [nodes, pods, deployments, hpas, endpoints, events, metrics]
+    choices: [nodes, pods, deployments, hpas, endpoints, events, metrics, configmaps]
     default: [nodes, pods, deployments, hpas, endpoints, events, metrics]
   events_since:
     description: Warning events last seen at most this many seconds ago count as recent.
@@ -230,6 +233,10 @@ clusters:
         - C(namespace), C(name), C(ready_addresses), C(not_ready_addresses) (C(ip:port)), C(ready), C(not_ready).
       type: list
       elements: dict
+    configmaps:
+      description: C(namespace), C(name) and C(data) of each ConfigMap (with O(include=configmaps) only).
+      type: list
+      elements: dict
     events:
       description:
         - Recent Warning events, newest first, C(namespace), C(type), C(reason), C(object), C(message),
@@ -273,7 +280,7 @@ from ansible_collections.incident.response.plugins.module_utils.common import Mo
 def argument_spec():
     return dict(
         namespaces=dict(type="list", elements="str", default=[]),
-        include=dict(type="list", elements="str", choices=list(views.KINDS), default=list(views.KINDS)),
+        include=dict(type="list", elements="str", choices=list(views.KINDS), default=list(views.DEFAULT_KINDS)),
         events_since=dict(type="int", default=3600),
         max_events=dict(type="int", default=50),
         dest=dict(type="path"),

@@ -69,8 +69,19 @@ options:
   statuspage_incident_id:
     description:
       - Status page incident to update (the RV(statuspage_incident_id) of the trigger).
-      - Without it a new incident is created.
+      - Without it a new incident is created (or, with O(sent_log), the one an earlier message of the log created).
     type: str
+  once_key:
+    description:
+      - Send this message once per key. With O(sent_log), a channel that already took a message with this key
+        is not sent to again (status V(already_sent)), so a procedure run again after an interruption does not page
+        everyone a second time. A channel that failed is tried again.
+    type: str
+  sent_log:
+    description:
+      - JSON file of the messages sent, per O(once_key) and channel (time, status page incident id), for example
+        in the incident record. Written atomically after sending; its directory must exist.
+    type: path
   statuspage_status:
     description: Status page incident status. Default from O(action), V(investigating), V(identified) or V(resolved).
     type: str
@@ -174,7 +185,7 @@ options:
     type: bool
     default: true
 notes:
-  - Notifications are not idempotent, a second run sends again.
+  - Notifications are not idempotent, a second run sends again, unless O(once_key) and O(sent_log) are given.
   - PagerDuty folds events with the same dedup key into one incident.
 seealso:
   - module: incident.response.service_health
@@ -249,7 +260,9 @@ channels:
     status-page: {name: status-page, type: statuspage, status: sent, http_status: 201, incident_id: p0k9zq1c2v}
   contains:
     status:
-      description: V(sent), V(failed), V(skipped) (not routed for the severity) or V(would_send) (check mode).
+      description:
+        - V(sent), V(failed), V(skipped) (not routed for the severity), V(would_send) (check mode) or
+          V(already_sent) (with O(once_key), sent by an earlier run).
       type: str
     error:
       description: Why the channel failed or was skipped, null when sent.
@@ -283,7 +296,7 @@ channels_failed:
   elements: str
   sample: [mail]
 channels_skipped:
-  description: Names of the channels not routed for this severity.
+  description: Names of the channels not routed for this severity, or (with O(once_key)) already sent to.
   returned: always
   type: list
   elements: str
@@ -310,12 +323,14 @@ statuspage_incident_id:
   sample: p0k9zq1c2v
 """
 
+import json
 import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import notify
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
+from ansible_collections.incident.response.plugins.module_utils.files import read_bytes, write_atomic
 
 
 def argument_spec():
@@ -345,6 +360,8 @@ def argument_spec():
         action=dict(type="str", choices=list(notify.ACTIONS), default="trigger"),
         dedup_key=dict(type="str", no_log=False),
         statuspage_incident_id=dict(type="str"),
+        once_key=dict(type="str", no_log=False),
+        sent_log=dict(type="path"),
         statuspage_status=dict(type="str", choices=["investigating", "identified", "monitoring", "resolved"]),
         source=dict(type="str", default="incident-response"),
         channels=dict(type="list", elements="dict", required=True, options=channel),
@@ -366,6 +383,14 @@ def incident_notify(module):
     if not p["title"].strip():
         raise ModuleFailure("title is empty: say in one line what is wrong")
     routing = notify.resolve_routing(p["severity"], p["contacts"], p["escalation"], p["also_notify"], names)
+    if bool(p["once_key"]) != bool(p["sent_log"]):
+        raise ModuleFailure("once_key and sent_log go together: the log is where the key is remembered")
+    log = read_sent_log(p["sent_log"]) if p["sent_log"] else {}
+    earlier = log.get(p["once_key"]) or {} if p["once_key"] else {}
+    if p["statuspage_incident_id"] is None:
+        p["statuspage_incident_id"] = next(
+            (e.get("statuspage_incident_id") for e in log.values() if e.get("statuspage_incident_id")), None
+        )
     dedup_key = p["dedup_key"] or p["incident_id"]
     if not dedup_key and p["action"] == "trigger":
         dedup_key = f"incident-{uuid.uuid4().hex[:12]}"
@@ -386,9 +411,16 @@ def incident_notify(module):
         check_mode=module.check_mode,
         sent_at=notify.now_iso(),
     )
-    results = bounded_map(lambda ch: notify.deliver(ch, ctx), p["channels"], max_workers=8)
+    to_send = [ch for ch in p["channels"] if ch["name"] not in earlier.get("channels", {})]
+    results = bounded_map(lambda ch: notify.deliver(ch, ctx), to_send, max_workers=8)
+    results += [
+        dict(name=ch["name"], type=ch["type"], status="already_sent", error=None, http_status=None)
+        for ch in p["channels"]
+        if ch["name"] in earlier.get("channels", {})
+    ]
     by_status = {
-        s: [r["name"] for r in results if r["status"] == s] for s in ("sent", "would_send", "failed", "skipped")
+        s: [r["name"] for r in results if r["status"] == s]
+        for s in ("sent", "would_send", "failed", "skipped", "already_sent")
     }
     statuspage_id = next(
         (r.get("incident_id") for r in results if r["type"] == "statuspage" and r.get("incident_id")),
@@ -400,11 +432,17 @@ def incident_notify(module):
         # not "failed"/"skipped": Ansible reads those keys as the task's own outcome
         channels_sent=by_status["sent"] + by_status["would_send"],
         channels_failed=by_status["failed"],
-        channels_skipped=by_status["skipped"],
+        channels_skipped=by_status["skipped"] + by_status["already_sent"],
         routing=routing,
         dedup_key=dedup_key,
         statuspage_incident_id=statuspage_id,
     )
+    if p["once_key"] and by_status["sent"] and not module.check_mode:
+        entry = log.setdefault(p["once_key"], {"channels": {}})
+        entry["channels"].update({name: ctx["sent_at"] for name in by_status["sent"]})
+        if statuspage_id:
+            entry["statuspage_incident_id"] = statuspage_id
+        write_atomic(module, p["sent_log"], (json.dumps(log, indent=2, sort_keys=True) + "\n").encode())
     if by_status["failed"]:
         reasons = "; ".join(f"{r['name']} ({r['type']}): {r['error']}" for r in results if r["status"] == "failed")
         msg = f"{len(by_status['failed'])} of {len(routing['channels'])} routed channels failed: {reasons}"
@@ -414,10 +452,25 @@ def incident_notify(module):
     if not routing["channels"]:
         module.warn(f"escalation routes {p['severity']} to no channel: nothing was sent")
     verb = "would send" if module.check_mode else "sent"
-    result["msg"] = f"{p['action']} {verb} to {', '.join(result['channels_sent']) or 'no channel'}" + (
-        f"; failed: {', '.join(by_status['failed'])}" if by_status["failed"] else ""
+    result["msg"] = (
+        f"{p['action']} {verb} to {', '.join(result['channels_sent']) or 'no channel'}"
+        + (f"; already sent to {', '.join(by_status['already_sent'])}" if by_status["already_sent"] else "")
+        + (f"; failed: {', '.join(by_status['failed'])}" if by_status["failed"] else "")
     )
     return result
+
+
+def read_sent_log(path):
+    raw = read_bytes(path)
+    if raw is None:
+        return {}
+    try:
+        log = json.loads(raw)
+    except ValueError:
+        raise ModuleFailure(f"sent_log {path} is not JSON: move it away, or give another file") from None
+    if not isinstance(log, dict):
+        raise ModuleFailure(f"sent_log {path} is not a log of sent messages")
+    return log
 
 
 def main():

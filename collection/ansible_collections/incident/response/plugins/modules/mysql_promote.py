@@ -71,6 +71,15 @@ options:
       connect_timeout:
         description: Connection timeout for the old primary, if not the task's O(connect_timeout).
         type: float
+  apply_relay_log:
+    description:
+      - When the replica's SQL thread was stopped without an error (paused, a lag drill), start it, let it apply
+        what the replica received (within O(wait_timeout)), then go on with the gate. RV(applied_first) says how
+        many received transactions were applied first. orchestrator does the same before it promotes.
+      - A SQL thread stopped on an error is never started: the gate refuses as without this option.
+      - In check mode the thread is not started; the gate says what would be applied.
+    type: bool
+    default: false
   fence_old_primary:
     description:
       - When the old primary is reachable and not fenced, fence it (read_only, super_read_only where it exists)
@@ -205,6 +214,20 @@ gate:
     waited_seconds:
       description: How long the gate waited for the replica.
       type: float
+applied_first:
+  description: With O(apply_relay_log), what was applied before the promotion.
+  returned: when O(apply_relay_log) started (or, in check mode, would start) the SQL thread
+  type: dict
+  contains:
+    started_sql_thread:
+      description: Whether this run started the SQL thread.
+      type: bool
+    pending_before:
+      description: Received transactions not applied when the gate started (V(null) when the server cannot tell).
+      type: int
+    applied:
+      description: Whether everything received was applied in time.
+      type: bool
 old_primary:
   description: What the gate found about the old primary.
   returned: when the server was a replica
@@ -292,6 +315,7 @@ def argument_spec():
     )
     spec.update(
         old_primary=dict(type="dict", options=login_suboptions()),
+        apply_relay_log=dict(type="bool", default=False),
         fence_old_primary=dict(type="bool", default=False),
         max_lag_seconds=dict(type="int", default=60),
         wait_timeout=dict(type="float", default=30.0),
@@ -509,6 +533,23 @@ def promote(module):
                 **result,
             )
 
+        # -- a SQL thread stopped without an error: start it, so that the gate can wait for the relay log
+        rep = before["replication"]
+        applying = bool(params["apply_relay_log"] and rep["sql_thread"] != "running" and not rep["last_sql_error"])
+        if applying:
+            result["applied_first"] = dict(
+                started_sql_thread=not check, pending_before=rep["pending_transactions"], applied=None
+            )
+            if check:
+                statements["replica"].append(replica.plan("start_replica_sql"))
+                before = dict(before, replication=dict(rep, sql_thread="running"))  # judged as it would be
+            else:
+                statements["replica"].append(replica.change("start_replica_sql"))
+                before = replica.state()
+                result["state"] = before
+                if not before["replication"]:
+                    return already_promoted(replica, before, gate, result)
+
         # -- gate, part 1: what can be judged without waiting or changing anything
         check_replica(gate, before, params["max_lag_seconds"])
         op, old_server, op_state = probe_old_primary(params, before)
@@ -535,25 +576,21 @@ def promote(module):
 
         target = op.get("gtid_executed") if op["reachable"] else None
         can_wait = proceed and all(c["ok"] for c in gate.checks if c["name"] in ("sql_thread", "lag"))
-        state, gate.waited, _done = wait_replica(replica, deadline.remaining() if can_wait else 0.0, target)
-        rep = state["replication"]
-        if rep["relay_log_applied"]:
-            gate.add(
-                "relay_log_applied", True, f"everything received is applied ({rep['gtid_applied'] or 'by position'})"
-            )
-        else:
+        if applying and check:
+            state = before
             pending = rep["pending_transactions"]
-            if can_wait:
-                why = f"after waiting {gate.waited:.1f}s"
-            elif rep["sql_thread"] != "running":
-                why = "and the SQL thread does not run, so waiting cannot help"
-            else:
-                why = "(not waited for: other checks failed)"
             gate.add(
                 "relay_log_applied",
-                False,
-                f"{pending if pending is not None else 'some'} received transaction(s) not applied {why}",
+                True,
+                f"check mode: the SQL thread would be started and {pending if pending is not None else 'the'} "
+                f"received transaction(s) applied first (within {params['wait_timeout']}s)",
             )
+        else:
+            state, gate.waited, _done = wait_replica(replica, deadline.remaining() if can_wait else 0.0, target)
+            if not state["replication"]:  # someone else promoted it while the gate looked (another run, a person)
+                result["state"] = state
+                return already_promoted(replica, state, gate, result)
+            check_relay_log(gate, state["replication"], can_wait, result.get("applied_first"))
         if op["reachable"]:
             missing = gtid_missing(replica.flavor.name, state["gtid"]["executed"], target or "")
             gate.add(
@@ -589,6 +626,51 @@ def promote(module):
         replica.close()
         if old_server:
             old_server.close()
+
+
+def check_relay_log(gate, rep, waited_for_it, applied_first):
+    """Has the replica applied everything it received (after the gate's wait)?"""
+    if applied_first is not None:
+        applied_first["applied"] = bool(rep["relay_log_applied"])
+    if rep["relay_log_applied"]:
+        first = (
+            f"; the SQL thread was started and {applied_first['pending_before']} received transaction(s) "
+            f"applied first in {gate.waited:.1f}s"
+            if applied_first is not None
+            else ""
+        )
+        gate.add(
+            "relay_log_applied", True, f"everything received is applied ({rep['gtid_applied'] or 'by position'}){first}"
+        )
+        return
+    pending = rep["pending_transactions"]
+    if waited_for_it:
+        why = f"after waiting {gate.waited:.1f}s"
+    elif rep["sql_thread"] != "running":
+        why = "and the SQL thread does not run, so waiting cannot help"
+    else:
+        why = "(not waited for: other checks failed)"
+    gate.add(
+        "relay_log_applied",
+        False,
+        f"{pending if pending is not None else 'some'} received transaction(s) not applied {why}",
+    )
+
+
+def already_promoted(replica, state, gate, result):
+    """The server stopped being a replica while this run looked at it: another run promoted it first."""
+    result["gate"] = gate.result()
+    if state["writable"]:
+        result.update(changed=False, promoted=False)
+        result["msg"] = (
+            f"{replica.address} is already a writable primary (promoted meanwhile by another run): nothing to do"
+        )
+        return result
+    raise ModuleFailure(
+        f"{replica.address} stopped replicating while the gate ran and is read-only: someone else is changing it; "
+        "find out who before running this again",
+        **result,
+    )
 
 
 def refusal(replica, gate):

@@ -39,7 +39,8 @@ def test_after_an_earlier_failover_roles_come_from_the_servers():
 def test_a_down_replica_is_no_reason_to_promote():
     state = {"servers": {"db-primary": {"reachable": True, "role": "primary"}, "db-replica": {"reachable": False}}}
     plan = db_failover_plan(state, DATABASES)
-    assert plan["needed"] is False and "no reachable replica" in plan["reason"]
+    assert plan["needed"] is False and plan["repoint"] is False and plan["target"] == "db-primary"
+    assert "db-primary is the primary" in plan["reason"]
 
 
 def test_two_candidates_are_left_to_people():
@@ -54,3 +55,73 @@ def test_two_candidates_are_left_to_people():
 def test_wrong_input_fails_loudly():
     with pytest.raises(AnsibleFilterError):
         db_failover_plan({"reachable": True}, DATABASES)
+
+
+# -- the services' side: which database each region's ConfigMap names ---------------------------
+
+CONFIG = {"name": "microservice-config", "namespace": "shop", "keys": {"host": "db.host", "port": "db.port"}}
+
+
+def clusters(**ports):
+    """A cluster_snapshot result read with configmaps: region -> the db.port its ConfigMap names (None: not read)."""
+    out = {}
+    for region, port in ports.items():
+        maps = None
+        if port is not None:
+            data = {"db.host": "127.0.0.1", "db.port": str(port), "log.level": "INFO"}
+            maps = [{"namespace": "shop", "name": "microservice-config", "data": data}]
+        out[region] = {"configmaps": maps}
+    return {"clusters": out}
+
+
+def primary(**extra):
+    return {"reachable": True, "role": "primary", "read_only": False, "writable": True, **extra}
+
+
+def test_a_promotion_done_but_services_left_on_the_dead_primary_is_finished_by_re_pointing():
+    """The promoted replica is the only writable server, the ConfigMaps still name the dead primary."""
+    state = {"servers": {"db-primary": {"reachable": False}, "db-replica": primary()}}
+    plan = db_failover_plan(state, DATABASES, clusters(primary=24306, secondary=24306), CONFIG)
+    assert plan["needed"] is False and plan["repoint"] is True
+    assert plan["stale_regions"] == ["primary", "secondary"]
+    assert (plan["target"], plan["host"], plan["port"]) == ("db-replica", "127.0.0.1", 24307)
+    assert "half-done" in plan["reason"]
+
+
+def test_services_already_on_the_writable_primary_need_nothing():
+    state = {"servers": {"db-primary": {"reachable": False}, "db-replica": primary()}}
+    plan = db_failover_plan(state, DATABASES, clusters(primary=24307, secondary=24307), CONFIG)
+    assert plan["needed"] is False and plan["repoint"] is False and plan["fence"] == []
+
+
+def test_a_region_whose_configmap_was_not_read_is_not_called_stale():
+    state = {"servers": {"db-primary": {"reachable": False}, "db-replica": primary()}}
+    plan = db_failover_plan(state, DATABASES, clusters(primary=None, secondary=24306), CONFIG)
+    assert plan["stale_regions"] == ["secondary"]
+
+
+def test_split_brain_fences_the_primary_the_services_no_longer_use():
+    state = {"servers": {"db-primary": primary(), "db-replica": primary()}}
+    plan = db_failover_plan(state, DATABASES, clusters(primary=24307, secondary=24307), CONFIG)
+    assert plan["split_brain"] is True and plan["fence"] == ["db-primary"]
+    assert plan["target"] == "db-replica" and plan["needed"] is False and plan["repoint"] is False
+    assert "the services use db-replica" in plan["reason"]
+
+
+def test_split_brain_with_services_on_both_fences_nothing_and_says_why():
+    state = {"servers": {"db-primary": primary(), "db-replica": primary()}}
+    plan = db_failover_plan(state, DATABASES, clusters(primary=24306, secondary=24307), CONFIG)
+    assert plan["split_brain"] is True and plan["fence"] == [] and plan["target"] is None
+    assert "cannot tell which one is current" in plan["reason"]
+
+
+def test_split_brain_without_the_services_view_fences_nothing():
+    state = {"servers": {"db-primary": primary(), "db-replica": primary()}}
+    plan = db_failover_plan(state, DATABASES)
+    assert plan["split_brain"] is True and plan["fence"] == []
+
+
+def test_a_promotion_repoints_every_region_read():
+    state = {"servers": {"db-primary": {"reachable": False}, "db-replica": replica_of(24306)}}
+    plan = db_failover_plan(state, DATABASES, clusters(primary=24306, secondary=24306), CONFIG)
+    assert plan["needed"] and plan["repoint"] and plan["stale_regions"] == ["primary", "secondary"]

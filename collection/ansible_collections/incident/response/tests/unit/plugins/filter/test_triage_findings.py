@@ -50,3 +50,48 @@ def test_killed_primary_is_p0_and_the_load_balancers_still_count_as_up():
 def test_missing_results_give_empty_findings_rather_than_errors():
     f = triage_findings({"checks": []})
     assert f["services"] == [] and f["databases"] == {} and f["alerts"] == [] and f["crashlooping_pods"] == []
+
+
+def _config_snapshot(port_by_region):
+    data = lambda port: {"db.host": "127.0.0.1", "db.port": str(port)}  # noqa: E731
+    return {
+        "clusters": {
+            region: {"configmaps": [{"namespace": "shop", "name": "microservice-config", "data": data(port)}]}
+            for region, port in port_by_region.items()
+        }
+    }
+
+
+TOPOLOGY_DBS = {
+    "db-primary": {"expected_role": "primary", "host": "127.0.0.1", "port": 3306},
+    "db-replica": {"expected_role": "replica", "host": "127.0.0.1", "port": 3307},
+}
+CONFIG = {"name": "microservice-config", "namespace": "shop", "keys": {"host": "db.host", "port": "db.port"}}
+WRITABLE = {"reachable": True, "role": "primary", "read_only": False, "writable": True}
+
+
+def test_two_writable_primaries_are_a_split_brain_and_p0():
+    dbs = {"result": {"servers": {"db-primary": WRITABLE, "db-replica": WRITABLE}}, "inventory": TOPOLOGY_DBS}
+    f = triage_findings({"checks": []}, {**dbs, "config": CONFIG}, None, _config_snapshot({"primary": 3307}))
+    assert f["topology"]["split_brain"] is True and f["topology"]["writable"] == ["db-primary", "db-replica"]
+    assert f["database_config"]["primary"]["server"] == "db-replica"
+    assert any("split brain" in p for p in f["problems"])
+    res = classify_severity(f, [{"severity": "P0", "check": "split_brain"}])
+    assert res["severity"] == "P0" and "db-primary and db-replica" in res["reasons"][0]
+
+
+def test_services_left_on_a_server_that_is_not_the_primary_are_p0():
+    servers = {"db-primary": {"reachable": False}, "db-replica": WRITABLE}
+    dbs = {"result": {"servers": servers}, "inventory": TOPOLOGY_DBS, "config": CONFIG}
+    f = triage_findings({"checks": []}, dbs, None, _config_snapshot({"primary": 3306, "secondary": 3307}))
+    assert f["topology"]["current"] == "db-replica" and f["topology"]["stale_regions"] == ["primary"]
+    res = classify_severity(f, [{"severity": "P0", "check": "services_on_stale_database"}])
+    assert res["severity"] == "P0" and "services in primary use db-primary" in res["reasons"][0]
+
+
+def test_one_writable_primary_used_by_every_region_is_no_finding():
+    servers = {"db-primary": WRITABLE, "db-replica": {"reachable": True, "role": "replica", "replication": {}}}
+    dbs = {"result": {"servers": servers}, "inventory": TOPOLOGY_DBS, "config": CONFIG}
+    f = triage_findings({"checks": []}, dbs, None, _config_snapshot({"primary": 3306, "secondary": 3306}))
+    policy = [{"severity": "P0", "check": c} for c in ("split_brain", "services_on_stale_database")]
+    assert classify_severity(f, policy)["severity"] is None and f["problems"] == []
