@@ -209,8 +209,9 @@ def _existing(root: Path, incident: str | None, new: bool) -> Incident | None:
 
 
 def _platform(project: Project, inventory: str | None, existing: Incident | None) -> flow.Platform:
+    """The platform to work on; continuing an incident, its own inventory (another one is bad input)."""
     platform = flow.prepare(project, inventory if inventory is not None else (existing and existing.data["inventory"]))
-    if existing and str(platform.inventory) != existing.data["inventory"]:
+    if existing and inventory is not None and platform.inventory != project.inventory(existing.data["inventory"]):
         raise BadInput(
             f"incident {existing.id} is on inventory {existing.data['inventory']}, not {platform.inventory}: "
             "leave -i out to continue it"

@@ -260,3 +260,40 @@ def test_routing_data_that_does_not_fit_is_refused_before_sending(lab, secrets_)
         "escalation.P1 names channels that are not defined: teams (defined: slack, hook, mail, pagerduty, status)"
     )
     assert _mark(lab)[0] == http0
+
+
+def test_a_message_with_a_once_key_is_sent_once_per_channel_and_a_failed_channel_is_tried_again(
+    lab, secrets_, tmp_path
+):
+    """A procedure run again after an interruption must not page everyone twice: with once_key and sent_log
+    a channel that took the message is skipped; one that failed is tried again on the next run."""
+    log = tmp_path / "notifications.json"
+    args = {
+        "severity": "P0",
+        "title": "primary database down",
+        "incident_id": "INC-once",
+        "channels": _channels(lab, secrets_, mail={"smtp_port": free_port()}),
+        "contacts": CONTACTS,
+        "escalation": ESCALATION,
+        "once_key": "p0-started",
+        "sent_log": str(log),
+        "fail_on_error": False,
+    }
+    first = run_module("incident_notify", args)
+    assert sorted(first["channels_sent"]) == ["hook", "pagerduty", "slack", "status"]
+    assert first["channels_failed"] == ["mail"]
+    http_mark, mail_mark = _mark(lab)
+
+    second = run_module("incident_notify", {**args, "channels": _channels(lab, secrets_)})
+    assert second["channels_sent"] == ["mail"], second["msg"]
+    assert sorted(second["channels_skipped"]) == ["hook", "pagerduty", "slack", "status"]
+    assert "already sent to" in second["msg"]
+    assert [r for r in sinks.read_requests(lab.cfg) if r["seq"] > http_mark] == []  # nothing sent again
+    assert len([m for m in sinks.read_mails(lab.cfg) if m["seq"] > mail_mark]) == 1  # the mail, this time
+
+    third = run_module("incident_notify", {**args, "channels": _channels(lab, secrets_)})
+    assert third["changed"] is False and third["channels_sent"] == []
+    saved = json.loads(log.read_text())
+    assert sorted(saved["p0-started"]["channels"]) == ["hook", "mail", "pagerduty", "slack", "status"]
+    assert saved["p0-started"]["statuspage_incident_id"] == first["statuspage_incident_id"]
+    _no_secret_in(saved, secrets_)

@@ -219,3 +219,54 @@ def test_a_login_without_the_privileges_gets_told_which(lab):
     assert "the login user lacks a privilege this step needs" in res["msg"]
     assert "while running: SHOW REPLICA STATUS" in res["msg"]
     assert replica_status(lab, "db-replica")["Slave_SQL_Running"] == "Yes"
+
+
+def test_a_replica_paused_without_an_error_applies_what_it_received_then_is_promoted(fresh_databases, quiet_traffic):
+    """replica-lag (SQL thread stopped, no error, rows received), then the primary dies: with apply_relay_log
+    the module starts the SQL thread, waits for the relay log and promotes, saying how much it applied first;
+    without it the gate refuses as before. Every row the replica had received is on the new primary."""
+    lab = fresh_databases
+    lab.break_fault("replica-lag")
+    written = write_orders(lab, 50)
+    target = admin_value(lab, "db-primary", "SELECT @@gtid_binlog_pos")
+    wait_for(lambda: replica_status(lab, "db-replica")["Gtid_IO_Pos"] == target, 30, "the replica to receive")
+    assert count(lab, "db-replica", "SELECT COUNT(*) FROM orders") < written  # received, not applied
+    lab.break_fault("db-primary-down")
+
+    refused = run_module("mysql_promote", login(lab, "db-replica"))
+    assert refused["failed"] and "sql_thread" in refused["msg"]
+
+    planned = run_module("mysql_promote", dict(login(lab, "db-replica"), apply_relay_log=True), check=True)
+    assert not planned["failed"], planned["msg"]
+    assert planned["statements"]["replica"][0] == "START REPLICA SQL_THREAD"
+    assert "check mode: the SQL thread would be started" in checks(planned)["relay_log_applied"]["detail"]
+    assert replica_status(lab, "db-replica")["Slave_SQL_Running"] == "No"  # check mode started nothing
+
+    res = run_module("mysql_promote", dict(login(lab, "db-replica"), apply_relay_log=True, wait_timeout=30))
+    assert not res["failed"], res["msg"]
+    assert res["promoted"] is True and res["gate"]["passed"] is True
+    first = res["applied_first"]
+    assert first["started_sql_thread"] is True and first["applied"] is True and first["pending_before"] >= 50
+    assert "applied first" in checks(res)["relay_log_applied"]["detail"]
+    assert res["statements"]["replica"] == ["START REPLICA SQL_THREAD", *PROMOTION]
+    assert count(lab, "db-replica", "SELECT COUNT(*) FROM orders") == written
+
+
+def test_two_promotions_at_once_end_in_one_primary_and_no_crash(fresh_databases, quiet_traffic):
+    """Two runs promote the same replica at the same time (two responders): neither crashes, the server ends
+    a writable primary, and a run that finds it promoted by the other says so instead of claiming a failure."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lab = fresh_databases
+    lab.break_fault("db-primary-down")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_module("mysql_promote", login(lab, "db-replica")), range(2)))
+    for res in results:
+        assert "Traceback" not in str(res.get("module_stderr", "")) and "TypeError" not in res.get("msg", ""), res
+    assert any(r.get("promoted") for r in results), results
+    for res in results:
+        assert not res["failed"] or "another run" in res["msg"] or "someone else" in res["msg"], res["msg"]
+    assert admin_value(lab, "db-replica", "SELECT @@read_only") == 0
+    assert replica_status(lab, "db-replica") is None
+    again = run_module("mysql_promote", login(lab, "db-replica"))
+    assert again["changed"] is False and "already a writable primary" in again["msg"]

@@ -106,6 +106,16 @@ def test_primary_down_is_a_finding_when_asked_and_a_clear_failure_by_default(lab
     assert "Traceback" not in str(res)
 
 
+def test_an_unnamed_server_that_does_not_answer_is_named_once(lab):
+    """The error already names the address: the message does not say it twice."""
+    res = run_module(
+        "mysql_replication_info",
+        dict(login(lab, "db-replica"), servers=[{"login_host": "127.0.0.1", "login_port": 1}], connect_timeout=2),
+    )
+    assert res["failed"]
+    assert res["msg"].count("127.0.0.1:1") == 1, res["msg"]
+
+
 def test_bad_input_fails_with_a_clear_message(lab):
     bad_password = dict(login(lab, "db-replica"), login_password="wrong-password")
     res = run_module("mysql_replication_info", bad_password)

@@ -260,6 +260,12 @@ def test_clear_failures_and_nothing_restarted(lab, scratch):
     res = run_module("workload_restart", {**kube, "name": "ghost"})
     assert res["failed"] and res["msg"].endswith("primary: deployment ghost not found in namespace 'scratch'")
 
+    # A bad option is refused before anything restarts (it once restarted order-service, then failed).
+    generation = apps.read_namespaced_deployment("idle", scratch).metadata.generation
+    res = run_module("workload_restart", {**kube, "name": "idle", "wait_timeout": -1})
+    assert res["failed"] and res["msg"] == "wait_timeout must be 0 or more, got -1.0"
+    assert apps.read_namespaced_deployment("idle", scratch).metadata.generation == generation
+
     res = run_module("workload_restart", {**kube, "mode": "delete_pods", "pod_selector": "app=nothing"})
     assert res["failed"] and "no pod matches 'app=nothing' in namespace 'scratch'" in res["msg"]
 

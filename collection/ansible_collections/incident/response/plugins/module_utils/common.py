@@ -66,3 +66,14 @@ class Deadline:
     @property
     def expired(self):
         return self.elapsed() >= self.seconds
+
+
+def check_numbers(params, non_negative=(), positive=()):
+    """Options that must be >= 0 or >= 1, checked before anything is read or changed (a wait_timeout of -1
+    must not restart a service before the module notices)."""
+    for name in non_negative:
+        if params.get(name) is not None and params[name] < 0:
+            raise ModuleFailure(f"{name} must be 0 or more, got {params[name]}")
+    for name in positive:
+        if params.get(name) is not None and params[name] < 1:
+            raise ModuleFailure(f"{name} must be at least 1, got {params[name]}")

@@ -265,7 +265,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import k8s_rollout as rollout
 from ansible_collections.incident.response.plugins.module_utils import k8s_workloads as wl
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    ModuleFailure,
+    bounded_map,
+    check_numbers,
+    run,
+)
 from ansible_collections.incident.response.plugins.module_utils.files import read_bytes, write_atomic
 from ansible_collections.incident.response.plugins.module_utils.k8s import (
     api_path,
@@ -459,8 +464,7 @@ def previous_of(t):
 def config_patch(module):
     p = module.params
     start = time.monotonic()
-    if p["concurrency"] < 1:
-        raise ModuleFailure(f"concurrency must be at least 1, got {p['concurrency']}")
+    check_numbers(p, non_negative=("wait_timeout", "log_lines"), positive=("concurrency",))
     clusters = clusters_from_params(module)
     by_name = {c.name: c for c in clusters}
     try:

@@ -402,7 +402,7 @@ def main_logic(module):
             return dict(reachable=True, error=exc.msg, failed=True)
 
     results = dict(zip(names, bounded_map(one, targets, MAX_WORKERS), strict=True))
-    failures = [f"{name}: {res['error']}" for name, res in results.items() if res.pop("failed", False)]
+    failures = [named(name, res["error"]) for name, res in results.items() if res.pop("failed", False)]
     summary = dict(
         servers=results,
         primaries=[n for n, r in results.items() if r.get("role") == "primary"],
@@ -412,8 +412,13 @@ def main_logic(module):
     )
     if failures:
         raise ModuleFailure("; ".join(failures), **summary)
-    line = " | ".join(f"{n}: {r.get('summary') or r.get('error')}" for n, r in results.items())
+    line = " | ".join(named(n, r.get("summary") or r.get("error") or "") for n, r in results.items())
     return dict(changed=False, msg=line, **summary)
+
+
+def named(name, text):
+    """``name: text``, without saying the name twice when the text starts with it (errors name the address)."""
+    return text if text.startswith(f"{name}:") else f"{name}: {text}"
 
 
 def main():

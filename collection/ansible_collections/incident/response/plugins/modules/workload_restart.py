@@ -270,6 +270,7 @@ from ansible_collections.incident.response.plugins.module_utils.common import (
     Deadline,
     ModuleFailure,
     bounded_map,
+    check_numbers,
     run,
 )
 from ansible_collections.incident.response.plugins.module_utils.k8s import (
@@ -692,8 +693,7 @@ def _guarded(fn):
 def workload_restart(module):
     p = module.params
     start = time.monotonic()
-    if p["concurrency"] < 1:
-        raise ModuleFailure(f"concurrency must be at least 1, got {p['concurrency']}")
+    check_numbers(p, non_negative=("wait_timeout", "log_lines"), positive=("concurrency",))
     if p["pod_selector"] and p["mode"] != "delete_pods":
         raise ModuleFailure("pod_selector selects pods to delete: it needs mode=delete_pods")
     if p["pod_selector"] and (p["name"] or p["label_selector"]):

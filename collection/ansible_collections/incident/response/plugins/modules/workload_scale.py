@@ -307,7 +307,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import k8s_rollout as rollout
 from ansible_collections.incident.response.plugins.module_utils import k8s_workloads as wl
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    ModuleFailure,
+    bounded_map,
+    check_numbers,
+    run,
+)
 from ansible_collections.incident.response.plugins.module_utils.k8s import (
     api_path,
     auth_argument_spec,
@@ -532,8 +537,7 @@ def workload_scale(module):
             raise ModuleFailure("give the workloads to scale: name and/or label_selector")
         if sum(x is not None for x in (p["replicas"], p["delta"], p["factor"])) != 1:
             raise ModuleFailure("give exactly one of replicas, delta or factor")
-    if p["concurrency"] < 1:
-        raise ModuleFailure(f"concurrency must be at least 1, got {p['concurrency']}")
+    check_numbers(p, non_negative=("wait_timeout", "log_lines"), positive=("concurrency",))
     clusters = clusters_from_params(module)
 
     def result(plans, **extra):
