@@ -38,6 +38,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from .errors import BadInput
 from .flow import response_times
 from .record import Incident
 
@@ -228,6 +229,14 @@ def header(rec: Record) -> dict:
         "target_minutes": target,
         "verdicts": verdicts,
         "milestones": milestones,
+    }
+
+
+def _empty_header(name: str) -> dict:
+    return {
+        **dict.fromkeys(("severity", "severity_source", "resolution", "target_minutes")),
+        **{"id": name, "reasons": [], "status": "unknown", "operator": "unknown", "inventory": "", "services": []},
+        **{"check_mode": False, "verdicts": [], "milestones": []},
     }
 
 
@@ -858,7 +867,8 @@ def regions(rec: Record) -> dict:
     table: dict[str, dict] = {}
 
     def row(region):
-        return table.setdefault(region, {"name": region, "before": {}, "after": {}})
+        keys = ("lb", "services", "cluster")
+        return table.setdefault(region, {"name": region, "before": dict.fromkeys(keys), "after": dict.fromkeys(keys)})
 
     for region, lb in (f.get("load_balancers") or {}).items():
         row(region)["before"]["lb"] = _health_text(lb.get("up"), lb.get("healthy"), lb.get("error"))
@@ -1155,7 +1165,7 @@ def prepare(incident: Incident) -> dict:
     marks = part(markers, made, alerts, default=[])
     return {
         "record": rec,
-        "header": part(header, rec, default={"id": incident.path.name, "verdicts": [], "milestones": []}),
+        "header": part(header, rec, default=_empty_header(incident.path.name)),
         "metrics": metrics,
         "plots": plot_list,
         "domain": domain,
@@ -1165,7 +1175,7 @@ def prepare(incident: Incident) -> dict:
         "markers": marks,
         "moments": part(key_moments, rec, plot_list, made, alerts, default=[]) if plot_list else [],
         "topology": part(topology, rec, default={"before": [], "after": [], "notes": []}),
-        "regions": part(regions, rec, default={"regions": [], "traffic": {}}),
+        "regions": part(regions, rec, default={"regions": [], "traffic": {"before": None, "after": None, "note": ""}}),
         "gates": part(gates, rec, default=[]),
         "rollback": part(rollback_data, rec, default=[]),
         "timeline": part(timeline_rows, rec, default=[]),
@@ -1253,13 +1263,38 @@ def render(incident: Incident, out_dir: Path | None = None) -> str:
 
 
 def write(incident: Incident, dest: Path | None = None) -> Path:
-    """Write the report (default: ``report.html`` in the record) and return its path."""
+    """Write the report (default: ``report.html`` in the record) and return its path.
+
+    Called at the end of ``respond``: a page that cannot be rendered becomes a short page that
+    says why, rather than a failed response. A destination that cannot be written is bad input.
+    """
     path = Path(dest).absolute() if dest else incident.path / REPORT_NAME
-    page = render(incident, path.parent)
+    if path.is_dir():
+        path = path / REPORT_NAME
+    try:
+        page = render(incident, path.parent)
+    except Exception as exc:  # a bug or a record no part of which could be read: say so on the page
+        page = _fallback_page(incident, exc)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise BadInput(f"cannot write the report to {path}: {exc.strerror or exc}") from None
     return path
+
+
+def _fallback_page(incident: Incident, exc: Exception) -> str:
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'">'
+        f"<title>{_e(incident.path.name)} - incident report</title></head><body>"
+        f"<h1>{_e(incident.path.name)}</h1><p>The report could not be rendered: {_e(type(exc).__name__)}: {_e(exc)}."
+        " The record's files are complete; <code>incidentctl show</code> and <code>timeline</code> read them.</p>"
+        "</body></html>\n"
+    )
 
 
 def open_in_browser(path: Path) -> bool:
