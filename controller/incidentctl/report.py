@@ -296,6 +296,7 @@ PLOT_SPECS = (
     PlotSpec("request_rate", "Requests per second", "req/s", "window_request_rate", "request_rate", None, None, True),
     PlotSpec("error_ratio", "Error rate (share of 5xx answers)", "ratio", "window_error_ratio", "error_ratio", 1.0),
     PlotSpec("latency_p95", "Latency, 95th percentile", "s", "window_latency_p95_seconds", "latency_p95_seconds"),
+    PlotSpec("replicas_available", "Available replicas per service", "pods", "window_replicas_available"),
     PlotSpec("databases_up", "Database up", "", "window_databases_up", "databases_up", 1.0, {0.0: "down", 1.0: "up"}),
     PlotSpec(
         "replication_running",
@@ -581,14 +582,21 @@ def key_moments(rec: Record, plot_list: list[Plot], made: list[dict], alerts: li
     for s in by["replication_running"].series:
         stop = next((t for t, v in s.points if v < 0.5), None)
         add(stop, f"replication into {s.label} stopped", "bad")
-    err = by["error_ratio"].series
-    if err:
-        bad = sorted(t for s in err for t, v in s.points if v > ERROR_THRESHOLD)
-        if bad:
-            add(bad[0], f"errors above {ERROR_THRESHOLD:.0%} of requests", "bad")
-            after = sorted({t for s in err for t, _ in s.points if t > bad[-1]})
-            if after:
-                add(after[0], "users served again: every service under the error threshold", "good")
+    # Users are not served while a service fails requests or has no ready pod (then its LB answers
+    # 503 and the service's own metrics go quiet): served again at the first sample after the last of these.
+    err, avail = by["error_ratio"].series, by["replicas_available"].series
+    failing = sorted(t for s in err for t, v in s.points if v > ERROR_THRESHOLD)
+    add(failing[0] if failing else None, f"errors above {ERROR_THRESHOLD:.0%} of requests", "bad")
+    empty = sorted((t, s.label) for s in avail for t, v in s.points if v < 1)
+    add(empty[0][0] if empty else None, f"no available replica of {empty[0][1]}" if empty else "", "bad")
+    bad = sorted([*failing, *(t for t, _ in empty)])
+    if bad:
+        after = sorted({t for s in (*err, *avail) for t, _ in s.points if t > bad[-1]})
+        add(
+            after[0] if after else None,
+            "users served again: every service available, errors under the threshold",
+            "good",
+        )
     for c in made:
         if c["module"] in ("mysql_promote", "traffic_failover", "mysql_fence"):
             add(c["ts"], f"{c['module']}: {c['summary']}", "action")

@@ -125,7 +125,8 @@ def _range(name: str, query: str, series: list[dict], start: float, end: float, 
 
 
 def _window_metrics(inc: Incident, start: float = T0 - 140, end: float = T0 + 40, first: float = T0 - 30):
-    """The db-primary-down story: errors from T0-20 to T0+12, replication stops at T0-19, alerts."""
+    """The db-primary-down story: errors from T0-20 to T0+12, no order-service pod in the primary region from
+    T0-18 to T0+13, replication stops at T0-19, alerts."""
     ts = [float(t) for t in range(int(first), int(end) + 1)]
 
     def per_service(fn):
@@ -135,6 +136,14 @@ def _window_metrics(inc: Incident, start: float = T0 - 140, end: float = T0 + 40
         "window_request_rate": per_service(lambda t, r, s: 10.0),
         "window_error_ratio": per_service(lambda t, r, s: 1.0 if T0 - 20 <= t < T0 + 12 else 0.0),
         "window_latency_p95_seconds": per_service(lambda t, r, s: "NaN" if t == T0 else 0.005),
+        "window_replicas_available": [
+            _series(
+                {"region": r, "deployment": s},
+                [(t, 0.0 if (s, r) == (SERVICES[0], "primary") and T0 - 18 <= t < T0 + 13 else 2.0) for t in ts],
+            )
+            for s in SERVICES
+            for r in REGIONS
+        ],
         "window_databases_up": [
             _series({"db": "db-primary"}, [(t, 0.0 if t >= T0 - 20 else 1.0) for t in ts]),
             _series({"db": "db-replica"}, [(t, 1.0) for t in ts]),
@@ -300,10 +309,12 @@ def test_key_moments_tell_the_story_in_order(root):
         ("database db-primary down", T0 - 20),
         ("errors above 5% of requests", T0 - 20),
         ("replication into db-replica stopped", T0 - 19),
+        ("no available replica of order-service@primary", T0 - 18),
         ("first alert: DatabaseDown", T0 - 16),
         ("incident opened", T0),
         ("mysql_promote: 127.0.0.1:3307 promoted to primary", T0 + 7),
-        ("users served again: every service under the error threshold", T0 + 12),  # the first good sample
+        # errors end at T0+11, the service has pods again at T0+13: the first sample with neither
+        ("users served again: every service available, errors under the threshold", T0 + 13),
         ("mitigated: the procedure's verification passed", T0 + 16),
     ]
     assert [m["offset"] for m in moments][:1] == ["-0:20"]
