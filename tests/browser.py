@@ -13,8 +13,11 @@ its benchmark: load a page, evaluate JavaScript, click, read console errors, tak
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -156,6 +159,7 @@ class Chromium:
             ],
             stdout=subprocess.DEVNULL,
             stderr=self.log,
+            start_new_session=True,  # its helper processes go with it (see __exit__)
         )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
@@ -178,12 +182,26 @@ class Chromium:
         return page
 
     def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+        if self.proc:
+            # the browser and its zygote, renderer and crash handler: the session this browser leads
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+            deadline = time.monotonic() + 10
+            while _group_alive(self.proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
         if self.log:
             self.log.close()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -259,6 +259,7 @@ def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path |
         "response_times": flow.response_times(inc.data),
         "evidence": str(evidence) if evidence else None,
         "postmortem": str(inc.path / "postmortem.md") if (inc.path / "postmortem.md").exists() else None,
+        "report": str(inc.path / reports.REPORT_NAME) if (inc.path / reports.REPORT_NAME).exists() else None,
     }
     code = OK
     if res is not None and not (res.ok and (outcome.get("verified") or inc.data["check_mode"])):
@@ -286,6 +287,8 @@ def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path |
         out.print(f"evidence (logs, metrics, network): {doc['evidence']}", highlight=False)
     if doc["postmortem"]:
         out.print(f"postmortem draft: {doc['postmortem']}", highlight=False)
+    if doc["report"]:
+        out.print(f"report: {doc['report']}", highlight=False)
     return code
 
 

@@ -243,9 +243,9 @@ def _empty_header(name: str) -> dict:
 def _offset(ts, origin) -> str:
     if ts is None or origin is None:
         return ""
-    delta = float(ts) - float(origin)
+    delta = round(float(ts) - float(origin))
     sign = "-" if delta < 0 else "+"
-    s = abs(round(delta))
+    s = abs(delta)
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}"
@@ -464,6 +464,7 @@ class Marker:
     detail: str = ""
     run: str = ""
     module: str = ""
+    took: float = 0.0  # a change is reported when its task ends; it ran for this long before
 
 
 def changes(rec: Record) -> tuple[list[dict], list[dict]]:
@@ -485,6 +486,7 @@ def changes(rec: Record) -> tuple[list[dict], list[dict]]:
             "host": str(e.get("host") or ""),
             "module": _short_module(str(e.get("module") or "")),
             "summary": str(e.get("summary") or ""),
+            "duration": float(e.get("duration") or 0),
         }
         (planned if rec.run(run)["check_mode"] else made).append(item)
     return made, planned
@@ -548,9 +550,10 @@ def markers(made: list[dict], alerts: list[dict]) -> list[Marker]:
                 "change",
                 str(i),
                 f"{c['module']}: {c['summary'] or c['task']}",
-                f"{c['task']} [{c['host']}]",
+                f"{c['task']} [{c['host']}]" + (f", took {c['duration']:.1f} s" if c["duration"] >= 0.1 else ""),
                 c["run"],
                 c["module"],
+                c["duration"],
             )
         )
     for a in alerts:
@@ -743,8 +746,12 @@ def svg_plot(plot: Plot, domain: tuple[float, float], marks: list[Marker], band:
     # markers: a line through the plot, a short label above it, the one-line message on hover
     for m, row in zip(shown, rows, strict=True):
         mx = x(m.ts)
+        span = ""
+        if m.took >= 0.1:  # the task ran from here to its line
+            sx = x(max(m.ts - m.took, t0))
+            span = f'<rect class="took" x="{sx:.1f}" y="{pad_t}" width="{mx - sx:.1f}" height="{ph}"/>'
         parts.append(
-            f'<g class="marker {m.kind}" data-ts="{m.ts:.3f}"><title>{_e(_clock(m.ts))} {_e(m.title)}</title>'
+            f'<g class="marker {m.kind}" data-ts="{m.ts:.3f}"><title>{_e(_clock(m.ts))} {_e(m.title)}</title>{span}'
             f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{pad_t - 2 - 10 * row}" y2="{pad_t + ph}"/>'
             f'<text x="{mx:.1f}" y="{pad_t - 5 - 10 * row}">{_e(m.label)}</text></g>'
         )

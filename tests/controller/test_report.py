@@ -292,6 +292,9 @@ def test_one_marker_per_change_of_a_procedure_not_for_the_record_only_runs(root)
     ]
     assert [m.label for m in changes] == ["1", "2", "3", "4"]
     assert changes[1].title == "mysql_promote: 127.0.0.1:3307 promoted to primary"
+    svg = str(report.svg_plot(data["plots"][0], data["domain"], data["markers"], None, 1.0, {}))
+    assert svg.count('<g class="marker change"') == 4
+    assert svg.count('class="took"') == 4  # each task ran 0.1 s before it reported its change
 
 
 def test_alerts_are_firing_and_resolved_markers_merged_per_alert(root):
