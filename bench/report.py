@@ -7,7 +7,8 @@ For an incident record (the drill's: ``incidents/INC-...``), it measures:
 * the page's size, and how much of it the plots' SVG takes;
 * how long Debian's headless chromium takes to show it from a ``file://`` URL: the navigation's
   DOMContentLoaded and load events, and the second animation frame after load, when the page has
-  been painted (median of ``--repeat`` fresh tabs).
+  been painted, and the renderer's work by kind (DevTools' Performance metrics), median of
+  ``--repeat`` fresh tabs.
 
     .venv/bin/python bench/report.py incidents/INC-20261205-082001-abcd
     .venv/bin/python bench/report.py incidents/INC-... --repeat 5
@@ -57,13 +58,16 @@ def main() -> None:
     svg = sum(len(m) for m in re.findall(r"<svg data-points.*?</svg>", page, re.S))
     points = sum(int(n) for n in re.findall(r'<svg data-points="(\d+)"', page))
 
-    loads = []
+    loads, work = [], []
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp, Chromium(Path(tmp)) as browser:
         for _ in range(args.repeat):
             tab = browser.open("about:blank")
             tab.send("Page.bringToFront")  # a tab in the background is not painted
+            tab.send("Performance.enable")
             tab.navigate(path.as_uri())
             loads.append(tab.evaluate(TIMING))
+            metrics = {m["name"]: m["value"] for m in tab.send("Performance.getMetrics")["metrics"]}
+            work.append([metrics.get(k, 0) * 1000 for k in ("TaskDuration", "LayoutDuration", "ScriptDuration")])
             errors = tab.errors()
             tab.close()
 
@@ -79,6 +83,8 @@ def main() -> None:
         f"chromium, file://: DOMContentLoaded {dcl:.0f} ms, load {load:.0f} ms, painted {painted:.0f} ms "
         f"(median of {len(loads)})"
     )
+    task, layout, script = (med(x[i] for x in work) for i in range(3))
+    print(f"renderer's work: {task:.0f} ms, of which layout {layout:.0f} ms, script {script:.0f} ms")
     print(f"console errors: {len(errors)}")
 
 
