@@ -199,7 +199,8 @@ def header(rec: Record) -> dict:
         minutes = times.get(f"time_to_{key}_minutes")
         within = times.get(f"{key}_within_target")
         if minutes is None:
-            state, text = "pending", "not yet" if d.get("status") == "open" and not d.get("check_mode") else "none"
+            state = "pending"
+            text = "check mode" if d.get("check_mode") else ("not yet" if d.get("status") == "open" else "none")
         elif within is None:
             state, text = "unknown", "no target"
         else:
@@ -590,7 +591,7 @@ def key_moments(rec: Record, plot_list: list[Plot], made: list[dict], alerts: li
     err, avail = by["error_ratio"].series, by["replicas_available"].series
     failing = sorted(t for s in err for t, v in s.points if v > ERROR_THRESHOLD)
     add(failing[0] if failing else None, f"errors above {ERROR_THRESHOLD:.0%} of requests", "bad")
-    empty = sorted((t, s.label) for s in avail for t, v in s.points if v < 1)
+    empty = sorted((t, s.label) for s in avail for t, v in _after_startup(s.points, rec.data.get("opened_at")) if v < 1)
     add(empty[0][0] if empty else None, f"no available replica of {empty[0][1]}" if empty else "", "bad")
     bad = sorted([*failing, *(t for t, _ in empty)])
     if bad:
@@ -612,6 +613,15 @@ def key_moments(rec: Record, plot_list: list[Plot], made: list[dict], alerts: li
         m["clock"] = _clock(m["ts"])
         m["offset"] = _offset(m["ts"], origin)
     return moments
+
+
+def _after_startup(points: list[tuple[float, float]], opened) -> list[tuple[float, float]]:
+    """A series without its leading zeros when they ended before the incident opened: pods that were
+    still starting (a lab just brought up, a deployment just created), not a service this incident lost."""
+    first_up = next((i for i, (_, v) in enumerate(points) if v >= 1), None)
+    if first_up and opened is not None and points[first_up][0] <= float(opened):
+        return points[first_up:]
+    return points
 
 
 # -- SVG plots ----------------------------------------------------------------------------------------

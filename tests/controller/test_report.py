@@ -132,15 +132,19 @@ def _window_metrics(inc: Incident, start: float = T0 - 140, end: float = T0 + 40
     def per_service(fn):
         return [_series({"region": r, "service": s}, [(t, fn(t, r, s)) for t in ts]) for s in SERVICES for r in REGIONS]
 
+    def available(t, s, r):
+        if (s, r) == (SERVICES[0], "primary") and T0 - 18 <= t < T0 + 13:
+            return 0.0  # lost in the incident
+        if (s, r) == (SERVICES[1], "secondary") and t < first + 3:
+            return 0.0  # still starting when the window's data begins: not this incident's
+        return 2.0
+
     results = {
         "window_request_rate": per_service(lambda t, r, s: 10.0),
         "window_error_ratio": per_service(lambda t, r, s: 1.0 if T0 - 20 <= t < T0 + 12 else 0.0),
         "window_latency_p95_seconds": per_service(lambda t, r, s: "NaN" if t == T0 else 0.005),
         "window_replicas_available": [
-            _series(
-                {"region": r, "deployment": s},
-                [(t, 0.0 if (s, r) == (SERVICES[0], "primary") and T0 - 18 <= t < T0 + 13 else 2.0) for t in ts],
-            )
+            _series({"region": r, "deployment": s}, [(t, available(t, s, r)) for t in ts])
             for s in SERVICES
             for r in REGIONS
         ],
@@ -367,6 +371,7 @@ def test_a_check_mode_incident_draws_no_change_and_lists_what_would_change(root)
     _window_metrics(inc)
     data = report.prepare(inc)
     assert [m for m in data["markers"] if m.kind == "change"] == []
+    assert [v["text"] for v in data["header"]["verdicts"]] == ["check mode", "check mode"]
     assert [c["summary"] for c in data["planned"]] == ["would promote"]
     assert any(n.startswith("Check mode: nothing was changed; 1 step(s)") for n in data["missing"])
     row = next(r for r in data["timeline"] if r["what"] == "Promote the replica")
