@@ -124,7 +124,7 @@ class Record:
         with contextlib.suppress(OSError):
             names |= {p.name for p in (self.path / "runs").iterdir() if p.is_dir()}
         out = []
-        for name in sorted(n for n in names if n):
+        for name in sorted((n for n in names if n), key=lambda n: (int(n.split("-")[0]) if n[:1].isdigit() else 0, n)):
             r = known.get(name, {})
             out.append(
                 {
