@@ -22,6 +22,7 @@ from incidentlab.cli import app as lab_app
 from incidentlab.errors import LabError
 
 from . import flow
+from . import report as reports
 from .errors import MITIGATED_WITH_GAPS, OK, PROCEDURE_FAILED, BadInput, ControllerError
 from .progress import ConsoleProgress
 from .project import Project
@@ -318,6 +319,7 @@ def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str
     pm = flow.render_postmortem(ctx, inc)
     if pm:
         inc.log("postmortem rendered", f"postmortem draft: {pm}")
+    inc.log("report written", f"report: {reports.write(inc)}")
     return res, evidence
 
 
@@ -359,6 +361,7 @@ def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path |
         "response_times": flow.response_times(inc.data),
         "evidence": str(evidence) if evidence else None,
         "postmortem": str(inc.path / "postmortem.md") if (inc.path / "postmortem.md").exists() else None,
+        "report": str(inc.path / reports.REPORT_NAME) if (inc.path / reports.REPORT_NAME).exists() else None,
     }
     code = OK
     if res is not None and not (res.ok and (outcome.get("verified") or inc.data["check_mode"])):
@@ -392,6 +395,8 @@ def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path |
         out.print(f"evidence (logs, metrics, network): {doc['evidence']}", highlight=False)
     if doc["postmortem"]:
         out.print(f"postmortem draft: {doc['postmortem']}", highlight=False)
+    if doc["report"]:
+        out.print(f"report: {doc['report']}", highlight=False)
     return code
 
 
@@ -556,6 +561,8 @@ def show(
             + (f" (target {target} min){mark}" if target else "")
         )
     _print_timeline(inc.timeline(), compact=True)
+    page = inc.path / reports.REPORT_NAME
+    out.print(f"report: {page}" + ("" if page.exists() else f" (incidentctl report {inc.id})"), highlight=False)
 
 
 def _print_timeline(entries: list[dict], compact: bool) -> None:
@@ -622,6 +629,27 @@ def close(
         inc.update(status="closed", closed_at=t, resolved_at=inc.data.get("resolved_at") or t)
         inc.log("closed", note or "closed by the operator")
     out.print(f"incident {inc.id} closed")
+
+
+@app.command()
+@expected_errors
+def report(
+    incident_id: Annotated[str, typer.Argument(help="Incident id.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the page there (default: report.html in the record).")
+    ] = None,
+    open_page: Annotated[
+        bool, typer.Option("--open", help="Open it in a browser where there is one; else print its file:// URL.")
+    ] = False,
+    incidents_dir: IncidentsDir = None,
+) -> None:
+    """Write the incident's report: one self-contained page (metrics with every alert and change, topology
+    before and after, safety gates, rollback data, timeline, evidence, postmortem) that needs no network."""
+    inc = Incident.open(incidents_root(incidents_dir), incident_id)
+    path = reports.write(inc, output)
+    out.print(f"report: {path}", highlight=False)
+    if open_page and not reports.open_in_browser(path):
+        out.print(f"no browser here: open {path.as_uri()}", highlight=False)
 
 
 def _terminate(signum, _frame):

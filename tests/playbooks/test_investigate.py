@@ -52,3 +52,63 @@ def test_investigation_needs_somewhere_to_write(lab):
     run = run_playbook("investigate", lab)
     assert not run.ok
     assert "incident_dir" in run.result("Check that the platform")["res"]["msg"]
+
+
+WINDOW_QUERIES = {
+    "window_request_rate",
+    "window_error_ratio",
+    "window_latency_p95_seconds",
+    "window_replicas_available",
+    "window_databases_up",
+    "window_replication_io_running",
+    "window_replication_seconds_behind",
+    "window_alerts_firing",
+}
+
+
+def _window(evidence) -> tuple[float, float, float, dict]:
+    from datetime import datetime
+
+    results = json.loads((evidence / "metrics.json").read_text())["query_results"]
+    q = results["window_databases_up"]
+    start, end = (datetime.fromisoformat(q[k].replace("Z", "+00:00")).timestamp() for k in ("start", "end"))
+    return start, end, q["step"], results
+
+
+@pytest.mark.parametrize(
+    ("opened_ago", "alert_ago", "before", "step"),
+    [
+        (300, 400, 400 + 120, 1.0),  # the alert fired before the incident was opened: the window starts there
+        (300, None, 300 + 120, 1.0),  # no alert: from the opening
+        (3 * 3600, None, 3 * 3600 + 120, 4.0),  # over an hour: at most 3600 points, so a coarser step
+    ],
+)
+def test_metrics_cover_the_incident_window_at_a_step_of_seconds(lab, tmp_path, opened_ago, alert_ago, before, step):
+    import time
+    from datetime import UTC, datetime
+
+    now = time.time()
+    (tmp_path / "incident.json").write_text(json.dumps({"id": "INC-window", "opened_at": now - opened_ago}))
+    if alert_ago:
+        # as Prometheus writes it: nanoseconds and a Z
+        at = datetime.fromtimestamp(now - alert_ago, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "081Z"
+        (tmp_path / "triage").mkdir()
+        (tmp_path / "triage" / "alerts.json").write_text(json.dumps({"alerts": [{"active_at": at}]}))
+    run = run_playbook("investigate", lab, {"incident_dir": str(tmp_path)}, tags="metrics")
+    assert run.ok, run.stdout[-3000:]
+    (evidence,) = list((tmp_path / "investigation").iterdir())
+    start, end, got_step, results = _window(evidence)
+    assert now - 1 <= end <= time.time() + 1  # to the time of the investigation, after the procedure
+    assert start == pytest.approx(now - before, abs=1.01)  # the alert counts to the second
+    assert got_step == step
+    assert set(results) >= WINDOW_QUERIES
+    assert all(results[q]["error"] is None and results[q]["result_type"] == "matrix" for q in WINDOW_QUERIES)
+    assert results["window_databases_up"]["series_count"] == 2
+    assert results["request_rate"]["step"] == 60  # the runbook's last hour is kept too
+
+
+def test_without_an_incident_record_the_window_is_the_last_hour(lab, tmp_path):
+    run = run_playbook("investigate", lab, {"investigate_dir": str(tmp_path / "evidence")}, tags="metrics")
+    assert run.ok, run.stdout[-3000:]
+    start, end, step, _ = _window(tmp_path / "evidence")
+    assert end - start == pytest.approx(3600, abs=0.01) and step == 1.0
