@@ -112,15 +112,11 @@ COLLECTIONS_PATH = PROJECT_ROOT / "collection"
 
 
 def ansible_env() -> dict[str, str]:
-    """Environment for running Ansible from the tests: our collection, our interpreter, no user config."""
-    import os
+    """The environment incidentctl gives Ansible (incidentctl.project.ansible_env, the one builder):
+    the module, playbook and molecule tiers run the strategy operators run (mitogen's when installed)."""
+    from incidentctl.project import ansible_env as project_ansible_env
 
-    return {
-        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
-        "ANSIBLE_CONFIG": str(PROJECT_ROOT / "ansible.cfg"),
-        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
-        "ANSIBLE_NOCOLOR": "1",
-    }
+    return project_ansible_env(PROJECT_ROOT)
 
 
 def run_module(module: str, args: dict | None = None, *, check: bool = False, diff: bool = False) -> dict:
@@ -234,3 +230,4 @@ def run_playbook(
         )
         stdout = runner.stdout.read()
     return PlaybookRun(runner.rc if runner.rc is not None else -1, runner.status, data, results, stdout)
+
