@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import urllib3
 
@@ -101,10 +103,10 @@ def test_the_installed_client_is_accepted():
 def test_a_refused_dry_run_is_told_from_a_refused_write():
     def exc(status, message):
         e = k8s.ApiException(status=status, reason="x")
-        e.body = '{"message": "%s"}' % message
+        e.body = json.dumps({"message": message})
         return e
 
-    assert k8s.dry_run_refused(exc(400, 'admission webhook \\"policy.example.com\\" does not support dry run'))
+    assert k8s.dry_run_refused(exc(400, 'admission webhook "policy.example.com" does not support dry run'))
     assert not k8s.dry_run_refused(exc(400, "the body of the request could not be decoded"))
     assert not k8s.dry_run_refused(exc(403, "configmaps is forbidden"))
     assert not k8s.dry_run_refused(urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out."))
