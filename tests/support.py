@@ -112,15 +112,11 @@ COLLECTIONS_PATH = PROJECT_ROOT / "collection"
 
 
 def ansible_env() -> dict[str, str]:
-    """Environment for running Ansible from the tests: our collection, our interpreter, no user config."""
-    import os
+    """The environment incidentctl gives Ansible (incidentctl.project.ansible_env, the one builder):
+    the module, playbook and molecule tiers run the strategy operators run (mitogen's when installed)."""
+    from incidentctl.project import ansible_env as project_ansible_env
 
-    return {
-        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
-        "ANSIBLE_CONFIG": str(PROJECT_ROOT / "ansible.cfg"),
-        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}",
-        "ANSIBLE_NOCOLOR": "1",
-    }
+    return project_ansible_env(PROJECT_ROOT)
 
 
 def run_module(module: str, args: dict | None = None, *, check: bool = False, diff: bool = False) -> dict:
@@ -234,3 +230,27 @@ def run_playbook(
         )
         stdout = runner.stdout.read()
     return PlaybookRun(runner.rc if runner.rc is not None else -1, runner.status, data, results, stdout)
+
+
+def secret_leaks(root, secrets) -> list[tuple[str, str]]:
+    """Every file under ``root`` that holds one of ``secrets``: (path relative to root, a hint).
+
+    The one scan of the secrets tests: the record of a real response must give an empty list, and
+    the record of a playbook that leaks one must not (so the scan is known to catch a leak). Files
+    are read as bytes (any file, any encoding); a secret also counts in base64, as a Secret's data
+    or a basic-auth header would carry it. The hint shows only the first characters of the secret.
+    """
+    import base64
+    from pathlib import Path
+
+    forms = []
+    for s in {s for s in secrets if s}:
+        forms.append((s.encode(), f"{s[:4]}..."))
+        # The whole groups of its base64 form: found also at the start of a longer encoded value.
+        forms.append((base64.b64encode(s.encode())[: len(s.encode()) // 3 * 4], f"{s[:4]}... (base64)"))
+    leaks = []
+    for path in sorted(Path(root).rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            leaks += [(str(path.relative_to(root)), hint) for form, hint in forms if form in data]
+    return leaks

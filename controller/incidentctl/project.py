@@ -56,18 +56,7 @@ class Project:
         return path.absolute()
 
     def envvars(self) -> dict[str, str]:
-        """Environment for ansible-playbook: our collection and config, the venv's tools first on PATH."""
-        bin_dir = os.environ.get(ENV_ANSIBLE_BIN) or os.path.dirname(sys.executable)
-        env = {
-            "ANSIBLE_COLLECTIONS_PATH": str(self.root / "collection"),
-            "ANSIBLE_CONFIG": str(self.root / "ansible.cfg"),
-            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        env.update(mitogen_env())
-        return env
+        return ansible_env(self.root)
 
     def require_tools(self) -> None:
         path = self.envvars()["PATH"]
@@ -79,6 +68,24 @@ class Project:
                 )
         # ansible-runner looks the tools up on this process's PATH.
         os.environ["PATH"] = path
+
+
+def ansible_env(root: Path) -> dict[str, str]:
+    """The environment every Ansible run of the project gets: incidentctl's, the tests' (module,
+    playbook, controller and end-to-end tiers) and molecule's. One builder, so that what the tests
+    prove holds for what operators run: the project's collection and ansible.cfg, the venv's tools
+    first on PATH, and mitogen's strategy when it is installed."""
+    bin_dir = os.environ.get(ENV_ANSIBLE_BIN) or os.path.dirname(sys.executable)
+    env = {
+        "ANSIBLE_COLLECTIONS_PATH": str(root / "collection"),
+        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.update(mitogen_env())
+    return env
 
 
 def mitogen_env() -> dict[str, str]:

@@ -6,7 +6,8 @@ per range in /tmp/incidentlab-test-ports, held while molecule runs, and a probe 
 is free), so molecule never clashes with pytest, another checkout's run or the operator's lab
 in .lab/. It gives the scenarios INCIDENTLAB_PORT_BASE and MOLECULE_LAB_ROOT (a new directory
 under /tmp; each scenario's lab is MOLECULE_LAB_ROOT/<scenario>), and whatever happens, brings
-every lab under that root down at the end and removes it.
+every lab under that root down at the end and removes it. Molecule's Ansible runs get the
+environment incidentctl gives Ansible (incidentctl.project.ansible_env): the strategy operators run.
 
 With `test`, each scenario runs as its own `molecule test -s <name>` and its time is printed.
 
@@ -32,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from incidentctl.project import ansible_env  # noqa: E402 - the one builder of Ansible's environment
 from support import claim_port_base  # noqa: E402 - the test suite's claim, shared on purpose
 
 
@@ -70,11 +72,15 @@ def main(args: list[str]) -> int:
         lab_root.mkdir(parents=True, exist_ok=True)
     else:
         base, lab_root = claim_port_base(), Path(tempfile.mkdtemp(prefix="incidentlab-molecule-"))
+    # Molecule passes its environment on to ansible-playbook: the scenarios run with the environment
+    # incidentctl gives Ansible (mitogen's strategy when installed, the project's collection, the venv's
+    # tools first on PATH). Only ANSIBLE_CONFIG is molecule's own: it writes one from .config/molecule.
+    project_env = {k: v for k, v in ansible_env(ROOT).items() if k != "ANSIBLE_CONFIG"}
     env = {
         **os.environ,
+        **project_env,
         "INCIDENTLAB_PORT_BASE": str(base),
         "MOLECULE_LAB_ROOT": str(lab_root),
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }
     env.pop("INCIDENTLAB_DIR", None)  # set per scenario by .config/molecule/config.yml
     if not sys.stdout.isatty():

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from incidentctl.record import Incident
-from support import incidentctl, wait_for
+from incidentctl.scrub import REDACTED
+from support import incidentctl, secret_leaks, wait_for
 
 PROJECT = Path(__file__).parent / "project"
 INVENTORY = PROJECT / "inventories" / "fake"
@@ -256,8 +257,20 @@ def test_no_secret_from_the_environment_reaches_the_record(ctl):
     res = ctl("run", "leaky", "-i", str(INVENTORY), extra_env={"FAKE_DB_PASSWORD": secret})
     assert res.returncode == 0, res.stderr
     inc = _only_incident(ctl.incidents)
-    leaks = [p for p in inc.path.rglob("*") if p.is_file() and secret in p.read_text(errors="replace")]
-    assert leaks == []
+    assert secret_leaks(inc.path, [secret]) == []
+    assert any("password is ********" in e.get("summary", "") for e in inc.timeline())
+
+
+def test_an_extra_variable_named_like_a_secret_is_kept_out_of_the_record(ctl):
+    """ansible-runner keeps extra variables in the run's env/extravars (part of the record): a variable
+    named like a secret is scrubbed there and wherever it shows."""
+    secret = "xv-S3cret-0043"
+    res = ctl("run", "leaky", "-i", str(INVENTORY), "-e", f"fake_db_password={secret}")
+    assert res.returncode == 0, res.stderr
+    inc = _only_incident(ctl.incidents)
+    assert secret_leaks(inc.path, [secret]) == []
+    extravars = json.loads((inc.path / "runs" / "01-leaky" / "env" / "extravars").read_text())
+    assert extravars["fake_db_password"] == REDACTED and extravars["incident_id"] == inc.id
     assert any("password is ********" in e.get("summary", "") for e in inc.timeline())
 
 

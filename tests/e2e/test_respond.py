@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from kubernetes import client
 
 from incidentctl.record import Incident
 from incidentlab import mariadb
+from incidentlab.config import LabConfig
 from incidentlab.monitoring import http_json
 from kubeutil import NS, REGIONS, SERVICES, api
-from support import incidentctl, run_playbook, wait_for
+from support import PROJECT_ROOT, incidentctl, run_playbook, secret_leaks, wait_for
+
+TEST_DOUBLES = PROJECT_ROOT / "tests" / "controller" / "project"  # playbooks that make mistakes on purpose
 
 
 def respond(env, *args: str) -> tuple[dict, Incident]:
@@ -103,17 +107,48 @@ def test_check_mode_shows_the_plan_and_changes_nothing(own_lab, ctl_env):
 
 
 def test_no_lab_secret_reaches_the_incident_record(own_lab, ctl_env):
+    """The scrubber knows nothing of the lab, so this holds only if no module, task or file leaks one
+    (test_the_secrets_scan_finds_a_module_that_forgot_no_log proves the scan would see it)."""
     own_lab.break_fault("db-primary-down")
     _, inc = respond(ctl_env, "--yes")
-    secrets = own_lab.secrets().values()
-    leaks = [
-        (str(p.relative_to(inc.path)), s[:4] + "...")
-        for p in inc.path.rglob("*")
-        if p.is_file()
-        for s in secrets
-        if s in p.read_text(errors="replace")
+    scanned = {p.relative_to(inc.path).parts[0] for p in inc.path.rglob("*") if p.is_file()}
+    every_part = {"incident.json", "timeline.jsonl", "runs", "triage", "snapshots", "outcomes", "changes"}
+    assert every_part | {"investigation", "postmortem.md"} <= scanned, sorted(scanned)
+    assert list(inc.path.glob("runs/*-p0_critical/artifacts/*/job_events/*.json"))
+    assert secret_leaks(inc.path, own_lab.secrets().values()) == []
+
+
+def test_the_secrets_scan_finds_a_module_that_forgot_no_log(tmp_path):
+    """The proof that the test above can fail: incidentctl (the same runner, recorder and scrubber)
+    runs a test-double module whose password option lacks no_log, with the lab inventory's admin
+    password, and the same scan finds that password in the record: in the run's events (Ansible returns
+    a module's arguments) and in the timeline (a task's message). The lab's own code makes the
+    passwords where the inventory reads them; nothing needs to run for that."""
+    cfg = LabConfig(tmp_path / "lab")
+    cfg.ensure_dir()
+    secrets = cfg.load_secrets(create=True)
+    incidents = tmp_path / "incidents"
+    env = {
+        **os.environ,
+        "INCIDENTLAB_DIR": str(cfg.lab_dir),
+        "INCIDENTCTL_PROJECT_DIR": str(TEST_DOUBLES),
+        "INCIDENTCTL_INCIDENTS_DIR": str(incidents),
+    }
+    res = incidentctl("run", "forgot_no_log", "-i", str(PROJECT_ROOT / "inventories" / "lab"), env=env)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    (inc,) = Incident.all(incidents)
+    leaks = secret_leaks(inc.path, secrets.values())
+    assert {hint for _, hint in leaks} == {secrets["admin"][:4] + "..."}
+    where = {path for path, _ in leaks}
+    assert "timeline.jsonl" in where
+    # The module's own result (its arguments, returned by Ansible), not only the message's task.
+    login = [
+        str(f.relative_to(inc.path))
+        for f in inc.path.glob("runs/01-forgot_no_log/artifacts/*/job_events/*.json")
+        if json.loads(f.read_text()).get("event") == "runner_on_ok"
+        and json.loads(f.read_text())["event_data"]["task"] == "Log in with a password option that lacks no_log"
     ]
-    assert leaks == []
+    assert len(login) == 1 and login[0] in where, (login, where)
 
 
 def test_region_down_is_p0_and_traffic_moves_to_the_secondary_region(own_lab, ctl_env):

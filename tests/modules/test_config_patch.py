@@ -271,3 +271,60 @@ def test_consumers_are_found_from_pod_templates_not_names(lab, scratch):
     assert res["msg"].endswith("; restarted 1 consumer(s), all rolled out")
     for name in ("whole", "sized", "app-config-reader"):
         apps.delete_namespaced_deployment(name, scratch)
+
+
+def cm_version(lab, region, name=CM, ns=NS):
+    return client.CoreV1Api(api(lab, region)).read_namespaced_config_map(name, ns).metadata.resource_version
+
+
+def test_check_mode_is_the_servers_dry_run_of_the_same_patch(lab):
+    """Check mode sends the real patch with dryRun=All: the data shown is the server's answer, nothing is
+    stored (resourceVersion unchanged), and what the server refuses fails check mode as it fails the run."""
+    args = {**module_clusters(lab), "namespace": NS, "name": CM, "data": {"db.host": "10.0.2.20", "pool.size": 8}}
+    versions = {r: cm_version(lab, r) for r in REGIONS}
+    plan = run_module("config_patch", args, check=True, diff=True)
+    assert not plan["failed"], plan["msg"]
+    assert plan["changed"] is True
+    for cm in plan["configmaps"]:
+        assert cm["changed_keys"] == ["db.host", "pool.size"]
+        assert cm["data"]["db.host"] == "10.0.2.20" and cm["data"]["pool.size"] == "8" and cm["data"]["db.name"]
+        assert cm["resource_version"] == versions[cm["cluster"]]  # the dry run's answer: nothing stored
+    assert {"db.host: 10.0.2.20", "pool.size: 8"} <= set(plan["diff"][0]["after"].splitlines())
+    assert {r: cm_version(lab, r) for r in REGIONS} == versions
+
+    # An invalid key: the server's validation, in check mode as in the real run.
+    bad = {**args, "data": {"not a key!": "x"}}
+    check, real = run_module("config_patch", bad, check=True), run_module("config_patch", bad)
+    for res in (check, real):
+        assert res["failed"] and "a valid config key must consist of alphanumeric characters" in res["msg"], res
+    assert check["msg"].startswith("2 of 2 patch(es) would fail (the server refused the dry run): primary/")
+    assert "API error 422 while trying to patch configmap microservices/microservice-config (dry run)" in check["msg"]
+    assert real["msg"].startswith("2 of 2 patch(es) failed: primary/")
+    assert "API error 422 while trying to patch configmap microservices/microservice-config (" in real["msg"]
+    assert check["msg"].endswith("; nothing was written") and real["msg"].endswith("; nothing was written")
+
+    # A user who may read but not patch: refused in check mode too (the dry run needs the same permission).
+    with read_only(lab) as viewer:
+        viewer_args = {**viewer, "namespace": NS, "name": CM, "data": {"db.host": "x"}}
+        check = run_module("config_patch", viewer_args, check=True)
+    assert check["failed"]
+    assert "forbidden to patch configmap microservices/microservice-config (dry run)" in check["msg"]
+    assert 'User "incident-viewer" cannot patch resource "configmaps"' in check["msg"]
+    assert {r: cm_version(lab, r) for r in REGIONS} == versions
+
+
+def test_an_immutable_configmap_fails_check_mode_as_it_fails_the_run(lab, scratch):
+    """Only the server knows that an immutable ConfigMap refuses a change: check mode asks it."""
+    core = client.CoreV1Api(api(lab, "primary"))
+    core.create_namespaced_config_map(
+        scratch, {"metadata": {"name": "frozen"}, "data": {"mode": "a"}, "immutable": True}
+    )
+    args = {"kubeconfig": lab.cfg.path("kubeconfig").as_posix(), "context": "primary", "namespace": scratch}
+    args.update(name="frozen", data={"mode": "b"})
+    version = cm_version(lab, "primary", "frozen", scratch)
+    check, real = run_module("config_patch", args, check=True), run_module("config_patch", args)
+    for res in (check, real):
+        assert res["failed"] and "field is immutable when `immutable` is set" in res["msg"], res["msg"]
+    assert "would fail" in check["msg"]
+    assert cm_version(lab, "primary", "frozen", scratch) == version
+    core.delete_namespaced_config_map("frozen", scratch)

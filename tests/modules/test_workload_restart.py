@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -22,6 +23,11 @@ from kubeutil import (
 from support import run_module
 
 pytestmark = pytest.mark.lab
+
+
+def generation(lab, region, name, ns=NS):
+    """A deployment's generation: any write to its spec (a restart) raises it at once."""
+    return client.AppsV1Api(api(lab, region)).read_namespaced_deployment(name, ns).metadata.generation
 
 
 def test_restart_replaces_every_pod_in_both_regions_and_waits_until_ready(restored):
@@ -168,8 +174,12 @@ def test_delete_pods_one_at_a_time_keeps_the_service_answering(restored):
 
 
 def test_check_mode_lists_what_would_be_replaced_and_changes_nothing(lab):
+    """Check mode sends the restart patches (and pod deletions) as server-side dry runs: the restartedAt it
+    shows is the server's answer, and nothing is stored (a real patch or deletion shows at once, as a new
+    generation or a pod marked for deletion)."""
     core = client.CoreV1Api(api(lab, "primary"))
     before = sorted(p.metadata.name for p in pods_of(core, "order-service"))
+    generations = {r: generation(lab, r, "order-service") for r in REGIONS}
     res = run_module(
         "workload_restart",
         {**module_clusters(lab), "namespace": NS, "label_selector": "app=order-service"},
@@ -180,7 +190,11 @@ def test_check_mode_lists_what_would_be_replaced_and_changes_nothing(lab):
     lines = res["diff"]["before"].splitlines()
     line = next(x for x in lines if x.startswith("primary/microservices/deployment/order-service: restartedAt="))
     assert line.endswith(f" pods={','.join(before)}")
-    assert "primary/microservices/deployment/order-service: restartedAt=(now) pods=(2 new)\n" in res["diff"]["after"]
+    planned = res["workloads"][0]["restarted_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", planned), planned
+    assert {w["status"] for w in res["workloads"]} == {"planned"}
+    after = f"primary/microservices/deployment/order-service: restartedAt={planned} pods=(2 new)\n"
+    assert after in res["diff"]["after"]
     assert res["msg"].startswith(
         "would restart 2 workload(s): primary/microservices/deployment/order-service (2 pod(s))"
     )
@@ -191,8 +205,25 @@ def test_check_mode_lists_what_would_be_replaced_and_changes_nothing(lab):
         check=True,
     )
     assert res["changed"] is True and res["msg"].startswith("would delete primary/microservices/app=order-service: ")
-    time.sleep(1)
     assert sorted(p.metadata.name for p in pods_of(core, "order-service")) == before
+    assert {r: generation(lab, r, "order-service") for r in REGIONS} == generations
+
+
+def test_check_mode_is_refused_where_the_run_would_be(lab):
+    """A user who may read but not patch or delete: the dry runs need the same permissions as the writes."""
+    with read_only(lab) as viewer:
+        restart = run_module("workload_restart", {**viewer, "namespace": NS, "name": "order-service"}, check=True)
+        delete = run_module(
+            "workload_restart",
+            {**viewer, "namespace": NS, "mode": "delete_pods", "pod_selector": "app=order-service"},
+            check=True,
+        )
+    assert restart["failed"] and restart["msg"].startswith("1 of 1 restart(s) failed (the server refused the dry run")
+    assert "forbidden to restart deployment microservices/order-service (dry run)" in restart["msg"]
+    assert 'User "incident-viewer" cannot patch resource "deployments"' in restart["msg"]
+    assert delete["failed"] and delete["msg"].startswith("1 of 1 pod deletion(s) would fail")
+    assert "forbidden to delete pod microservices/order-service-" in delete["msg"]
+    assert 'User "incident-viewer" cannot delete resource "pods"' in delete["msg"]
 
 
 def test_statefulset_and_daemonset(lab, scratch):

@@ -114,6 +114,41 @@ def test_check_mode_reports_current_and_planned_counts_and_changes_nothing(lab):
     assert {r: state(lab, r) for r in REGIONS} == before
 
 
+def spec_of(lab, region, name="user-service"):
+    """(deployment generation, spec replicas, HPA min, HPA max): a stored scale or HPA change moves one of them
+    at once (resourceVersions move with every status update of the running cluster, generations do not)."""
+    c = api(lab, region)
+    dep = client.AppsV1Api(c).read_namespaced_deployment(name, NS)
+    hpa = client.AutoscalingV2Api(c).read_namespaced_horizontal_pod_autoscaler(name, NS)
+    return dep.metadata.generation, dep.spec.replicas, hpa.spec.min_replicas, hpa.spec.max_replicas
+
+
+def test_check_mode_is_the_servers_dry_run_of_the_same_writes(lab):
+    """The planned counts and HPA bounds are the server's answers to the real HPA and scale patches sent
+    with dryRun=All; nothing is stored; and what the server refuses fails check mode as it fails the run."""
+    base = {"namespace": NS, "name": "user-service", "replicas": 4}
+    before = {r: spec_of(lab, r) for r in REGIONS}
+    res = run_module("workload_scale", {**module_clusters(lab), **base}, check=True, diff=True)
+    assert not res["failed"], res["msg"]
+    assert [(w["cluster"], w["replicas"], w["status"]) for w in res["workloads"]] == [
+        ("primary", 4, "planned"),
+        ("secondary", 4, "planned"),
+    ]
+    assert {(w["hpa"]["new_min_replicas"], w["hpa"]["new_max_replicas"]) for w in res["workloads"]} == {(4, 5)}
+    assert {r: spec_of(lab, r) for r in REGIONS} == before
+
+    with read_only(lab) as viewer:
+        check = run_module("workload_scale", {**viewer, **base}, check=True)
+        real = run_module("workload_scale", {**viewer, **base})
+    for got in (check, real):
+        assert got["failed"]
+        assert 'User "incident-viewer" cannot patch resource "horizontalpodautoscalers"' in got["msg"], got["msg"]
+    assert check["msg"].startswith("1 of 1 workload(s) could not be changed (the server refused the dry run): ")
+    assert "forbidden to patch HPA microservices/user-service (dry run)" in check["msg"]
+    assert check["msg"].endswith("; nothing was changed")
+    assert {r: spec_of(lab, r) for r in REGIONS} == before
+
+
 def test_hpa_policy_fail_refuses_and_nothing_changes(lab):
     res = run_module(
         "workload_scale",

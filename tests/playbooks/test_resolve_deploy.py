@@ -5,13 +5,12 @@ with the same command lines (tests/playbooks/fake_tools/) record their argv."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from support import run_playbook
+from support import ansible_env, run_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -32,7 +31,8 @@ def tools(tmp_path):
     calls = tmp_path / "calls.jsonl"
     tf_dir = tmp_path / "infra" / "terraform"
     tf_dir.mkdir(parents=True)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_TOOLS_LOG": str(calls)}
+    # In front of the PATH incidentctl gives Ansible (the venv's tools first), not the shell's.
+    env = {"PATH": f"{bin_dir}:{ansible_env()['PATH']}", "FAKE_TOOLS_LOG": str(calls)}
 
     def calls_made() -> list[list[str]]:
         return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []

@@ -483,7 +483,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def delete(self, res: R.Res, ns: str | None, name: str, q: dict) -> None:
         opts = self._delete_options(q)
-        obj, gone = self.cluster.store.delete(res, ns or "", name, opts, dry=_dry(q))
+        obj, gone = self.cluster.store.delete(res, ns or "", name, opts, dry=_dry(q, opts))
         if res.plural == "pods" or not gone:
             return self.send_json(200, obj)
         details = {"name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"]["uid"]}
@@ -500,7 +500,9 @@ class Handler(BaseHTTPRequestHandler):
         deleted = []
         for o in items:
             try:
-                obj, _ = store.delete(res, o["metadata"].get("namespace", ""), o["metadata"]["name"], opts, dry=_dry(q))
+                obj, _ = store.delete(
+                    res, o["metadata"].get("namespace", ""), o["metadata"]["name"], opts, dry=_dry(q, opts)
+                )
                 deleted.append(obj)
             except ApiError as exc:
                 if exc.code != 404:
@@ -622,5 +624,7 @@ def _verb(method: str, name: str | None, watch: bool) -> str:
     return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
-def _dry(q: dict) -> bool:
-    return "All" in (q.get("dryRun") or [])
+def _dry(q: dict, delete_options: dict | None = None) -> bool:
+    """A dry run: ``dryRun=All`` in the query, or for a delete in its DeleteOptions body (where kubectl
+    puts it: ``kubectl delete --dry-run=server``)."""
+    return "All" in (q.get("dryRun") or []) or "All" in ((delete_options or {}).get("dryRun") or [])

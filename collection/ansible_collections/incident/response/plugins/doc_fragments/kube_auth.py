@@ -47,5 +47,6 @@ options:
     type: float
     default: 10.0
 requirements:
-  - kubernetes (the official Python client) on the host that runs the module.
+  - kubernetes >= 37.0 (the official Python client) on the host that runs the module; an older client fails the
+    task saying so.
 """

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import sys
 import threading
 import traceback
 
@@ -22,7 +24,24 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
 
+# The modules send requests by path through ApiClient.param_serialize/call_api, which the client
+# has from version 37 on (its regenerated ApiClient); older clients would fail with an AttributeError.
+MIN_KUBERNETES = (37, 0)
+
+
+def kubernetes_problem(version, has_param_serialize=True):
+    """Why the installed ``kubernetes`` client cannot serve these modules, or None when it can."""
+    wanted = f"kubernetes >= {MIN_KUBERNETES[0]} is required"
+    match = re.match(r"\s*(\d+)\.(\d+)", str(version or ""))
+    if match and tuple(int(x) for x in match.groups()) < MIN_KUBERNETES:
+        return f"{wanted}, found {version}"
+    if not has_param_serialize:
+        return f"{wanted}, found {version or 'an unknown version'} without ApiClient.param_serialize"
+    return None
+
+
 try:
+    import kubernetes
     import urllib3
     from kubernetes import client as kclient
     from kubernetes import config as kconfig
@@ -31,9 +50,13 @@ try:
 
     HAS_K8S = True
     K8S_IMPORT_ERROR = None
+    KUBERNETES_VERSION = getattr(kubernetes, "__version__", None)
+    K8S_PROBLEM = kubernetes_problem(KUBERNETES_VERSION, hasattr(kclient.ApiClient, "param_serialize"))
 except ImportError:
     HAS_K8S = False
     K8S_IMPORT_ERROR = traceback.format_exc()
+    KUBERNETES_VERSION = None
+    K8S_PROBLEM = None
 
 AUTH_KEYS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "validate_certs", "in_cluster")
 
@@ -93,8 +116,15 @@ def cluster_auths(params):
 
 
 def require_kubernetes(module):
+    """Fail the module, saying what to install, without a usable ``kubernetes`` client."""
     if not HAS_K8S:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=K8S_IMPORT_ERROR)
+        wanted = f"kubernetes >= {MIN_KUBERNETES[0]}"
+        module.fail_json(msg=missing_required_lib(wanted), exception=K8S_IMPORT_ERROR)
+    if K8S_PROBLEM:
+        module.fail_json(
+            msg=f"{K8S_PROBLEM} (Python {sys.executable}); install a newer client: "
+            f"pip install 'kubernetes>={MIN_KUBERNETES[0]}'"
+        )
 
 
 def describe(auth):
@@ -215,6 +245,12 @@ def api_failures():
     return (ApiException, urllib3.exceptions.HTTPError, OSError)
 
 
+def dry_run_refused(exc):
+    """True when the server refused a request *because* it is a dry run: an admission webhook that may
+    have side effects answers 400 'admission webhook "..." does not support dry run'."""
+    return isinstance(exc, ApiException) and exc.status == 400 and "dry run" in str(_api_message(exc)).lower()
+
+
 def _api_message(exc):
     try:
         return json.loads(exc.body).get("message") or exc.reason
@@ -299,12 +335,20 @@ def request_bytes(
     return data
 
 
+DRY_RUN = {"dryRun": "All"}
+
+
 class Cluster:
     """One cluster of a write task: its name, its (cached) clients and the per-request timeout.
 
     Every request passes the timeout, so a cluster that accepts connections and never answers
     (a partitioned region) fails after ``timeout`` seconds. Requests go by path (no typed API
     classes, see :func:`get_bytes`); answers are the API's plain JSON.
+
+    Writes take ``dry_run``: check mode sends the very request the real run would send, with
+    ``dryRun=All``. The API server authenticates, authorizes, admits and validates it and answers
+    with the object it would store, storing nothing; so check mode fails where the real run would
+    (a forbidden verb, an invalid value, a conflict) and its plan is the server's answer.
     """
 
     def __init__(self, auth, timeout=10.0):
@@ -312,6 +356,7 @@ class Cluster:
         self.name = auth.get("name") or describe(auth)
         self.timeout = timeout
         self._clients = None
+        self.warnings = []  # server-side dry runs the cluster refused (the module's own plan stood in)
 
     @property
     def clients(self):
@@ -329,6 +374,7 @@ class Cluster:
                 return None
             failure = ModuleFailure(explain(exc, self.clients, what), cluster=self.name)
             failure.unreachable = not isinstance(exc, ApiException)
+            failure.dry_run_refused = bool((query or {}).get("dryRun")) and dry_run_refused(exc)
             raise failure from None
         try:
             return json.loads(data or b"{}")
@@ -340,12 +386,26 @@ class Cluster:
     def get(self, what, path, missing_ok=False, **query):
         return self.request(what, "GET", path, query, missing_ok=missing_ok)
 
-    def patch(self, what, path, body, content_type=MERGE_PATCH):
-        return self.request(what, "PATCH", path, body=body, content_type=content_type)
+    def patch(self, what, path, body, content_type=MERGE_PATCH, dry_run=False, simulated=None):
+        return self.write(what, "PATCH", path, body, content_type, dry_run=dry_run, simulated=simulated)
 
-    def delete(self, what, path, body=None, missing_ok=False):
+    def delete(self, what, path, body=None, missing_ok=False, dry_run=False):
         content_type = "application/json" if body else None
-        return self.request(what, "DELETE", path, body=body, content_type=content_type, missing_ok=missing_ok)
+        return self.write(what, "DELETE", path, body, content_type, missing_ok, dry_run, simulated={})
+
+    def write(self, what, method, path, body=None, content_type=None, missing_ok=False, dry_run=False, simulated=None):
+        """One write; with ``dry_run`` the same request as a server-side dry run (the answer: what the
+        server would store). ``simulated`` is the module's own idea of that answer, used only when the
+        server refuses to dry-run the request (see :func:`dry_run_refused`); ``warnings`` says so."""
+        if not dry_run:
+            return self.request(what, method, path, None, body, content_type, missing_ok)
+        try:
+            return self.request(f"{what} (dry run)", method, path, DRY_RUN, body, content_type, missing_ok)
+        except ModuleFailure as exc:
+            if simulated is None or not getattr(exc, "dry_run_refused", False):
+                raise
+            self.warnings.append(f"{exc.msg}; check mode shows the module's own plan for it instead")
+            return simulated
 
     def text(self, what, path, **query):
         """A text answer (a pod's log)."""
@@ -354,6 +414,13 @@ class Cluster:
         except api_failures() as exc:
             raise ModuleFailure(explain(exc, self.clients, what), cluster=self.name) from None
         return data.decode("utf-8", errors="replace")
+
+
+def warn_dry_runs_refused(module, clusters):
+    """Say which requests the clusters would not dry-run (check mode used the module's own plan there)."""
+    for cluster in clusters:
+        for warning in cluster.warnings:
+            module.warn(warning)
 
 
 def clusters_from_params(module):

@@ -221,18 +221,22 @@ def restarted_at(obj):
     return ((tmpl.get("metadata") or {}).get("annotations") or {}).get(RESTARTED_AT)
 
 
-def restart(cluster, obj, timestamp=None):
-    """``kubectl rollout restart`` of one workload object; returns the patched object."""
+def restart(cluster, obj, timestamp=None, dry_run=False):
+    """``kubectl rollout restart`` of one workload object; returns the patched object (with ``dry_run``,
+    the server's answer to the same patch as a dry run: the object it would store)."""
     kind = KINDS[obj["kind"]]
     meta = obj["metadata"]
     timestamp = timestamp or now_rfc3339()
     if restarted_at(obj) == timestamp:  # restarted within the same second: make the template change anyway
         timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    body = restart_body(timestamp)
     return cluster.patch(
         f"restart {kind.singular} {meta['namespace']}/{meta['name']}",
         kind.path(meta["namespace"], meta["name"]),
-        restart_body(timestamp),
+        body,
         SMP,
+        dry_run=dry_run,
+        simulated=body,
     )
 
 

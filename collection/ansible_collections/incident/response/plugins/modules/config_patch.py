@@ -33,7 +33,15 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reads and checks everything, returns the diff, RV(previous) and the consumers that would be restarted.
+    details:
+      - Reads and checks everything, then sends the very patches (and consumer restarts) the real run would send
+        as server-side dry runs (C(dryRun=All)) - the API server authorizes, admits and validates them and stores
+        nothing. So check mode fails where the real run would (a forbidden verb, an invalid key, a conflict), and the
+        diff and RV(configmaps[].data) are the server's answer.
+      - Done on the client only, because the API has no dry run for them - waiting for the consumers' rollouts
+        (none happen), and O(backup_file) (not written).
+      - Where a cluster refuses a dry run (an admission webhook without dry-run support), the module's own plan
+        stands in for that request and a warning says so.
   diff_mode:
     support: full
     details: The ConfigMap's data before and after, per cluster and namespace.
@@ -277,6 +285,7 @@ from ansible_collections.incident.response.plugins.module_utils.k8s import (
     auth_argument_spec,
     clusters_argument_spec,
     clusters_from_params,
+    warn_dry_runs_refused,
 )
 
 KINDS = ["Deployment", "StatefulSet", "DaemonSet"]
@@ -414,15 +423,23 @@ def plan(t, p):
 # -- writing -----------------------------------------------------------------------------------
 
 
-def apply(t):
-    """Merge-patch the changed keys, guarded by the resourceVersion read; on a conflict re-read and re-plan."""
+def apply(t, dry_run=False):
+    """Merge-patch the changed keys, guarded by the resourceVersion read; on a conflict re-read and re-plan.
+
+    With ``dry_run`` (check mode) the same patch goes to the server as a dry run: ``written`` then means
+    the server accepted it, and ``after`` is the data the server would store.
+    """
     for attempt in range(RETRIES):
         if not t["patch"]:
             return t
         body = {"metadata": {"resourceVersion": t["rv"]}, "data": t["patch"]}
         try:
             got = t["cluster"].patch(
-                f"patch configmap {t['namespace']}/{t['name']}", cm_path(t["namespace"], t["name"]), body
+                f"patch configmap {t['namespace']}/{t['name']}",
+                cm_path(t["namespace"], t["name"]),
+                body,
+                dry_run=dry_run,
+                simulated={"metadata": {"resourceVersion": t["rv"]}, "data": t["after"]},
             )
             t.update(written=True, rv=got["metadata"].get("resourceVersion"), after=dict(got.get("data") or {}))
             return t
@@ -439,8 +456,8 @@ def apply(t):
     return t
 
 
-def entry(t, check_mode):
-    changed = bool(t.get("patch")) and (check_mode or t.get("written", False))
+def entry(t):
+    changed = bool(t.get("patch")) and t.get("written", False)
     out = dict(
         cluster=t["cluster"].name,
         namespace=t["namespace"],
@@ -517,22 +534,23 @@ def config_patch(module):
     if errors:
         raise ModuleFailure("nothing was changed: " + " | ".join(e.msg for e in errors), configmaps=[], previous=[])
     changing = [t for t in targets if t["patch"]]
-    diff = [
-        dict(
-            before_header=f"{where(t)}/configmap/{t['name']}",
-            after_header=f"{where(t)}/configmap/{t['name']}",
-            before=wl.render_data(t["current"]),
-            after=wl.render_data(t["after"]),
-        )
-        for t in changing
-    ]
     secrets = [s for t in targets for s in t["secrets"]]
 
     def result(**extra):
+        # The diff's "after" is the server's answer to the write (in check mode, to its dry run).
+        diff = [
+            dict(
+                before_header=f"{where(t)}/configmap/{t['name']}",
+                after_header=f"{where(t)}/configmap/{t['name']}",
+                before=wl.render_data(t["current"]),
+                after=wl.render_data(t["after"]),
+            )
+            for t in changing
+        ]
         out = dict(
             changed=any(t.get("written") for t in targets),
-            configmaps=[entry(t, module.check_mode) for t in targets],
-            previous=[previous_of(t) for t in targets if t.get("written") or (module.check_mode and t["patch"])],
+            configmaps=[entry(t) for t in targets],
+            previous=[previous_of(t) for t in targets if t.get("written")],
             secrets=secrets,
             backup_file=None,
             diff=diff,
@@ -546,30 +564,22 @@ def config_patch(module):
 
     affected = [(t, c) for t in changing for c in t["consumers"] if c["affected"]]
     verb, done = ("restore", "restored") if p["state"] == "restore" else ("patch", "patched")
-    if module.check_mode:
-        out = result(changed=bool(changing))
-        if changing:
-            out["msg"] = (
-                f"would {verb} {p['name']} in {len(changing)} of {len(targets)} namespace(s) ({summary(changing)})"
-            )
-            if p["restart_consumers"]:
-                out["msg"] += f" and restart {len(affected)} consumer(s)"
-        else:
-            out["msg"] = f"{p['name']} already as asked in {len(targets)} namespace(s)"
-        out["msg"] += secrets_note(p, secrets)
-        return out
+    dry_run = module.check_mode
 
-    # 2. Write.
+    # 2. Write; in check mode the same requests as server-side dry runs (the server stores nothing), so
+    # check mode fails where the real run would and shows the data the server would store.
     def write(t):
         try:
-            apply(t)
+            apply(t, dry_run)
         except ModuleFailure as exc:
             t["error"] = exc.msg
 
     bounded_map(write, changing, p["concurrency"])
+    if dry_run:
+        warn_dry_runs_refused(module, clusters)
     written = [t for t in changing if t.get("written")]
     backup = None
-    if p["backup_file"] and written and p["state"] == "present":
+    if p["backup_file"] and written and p["state"] == "present" and not dry_run:
         doc = dict(
             module="incident.response.config_patch", configmap=p["name"], previous=[previous_of(t) for t in written]
         )
@@ -582,16 +592,19 @@ def config_patch(module):
             ) from None
     failed = [t for t in changing if t.get("error")]
     if failed:
+        outcome = "would fail (the server refused the dry run)" if dry_run else "failed"
+        tail = f"; written: {summary(written)} (see previous to roll back)" if written and not dry_run else ""
         raise ModuleFailure(
-            f"{len(failed)} of {len(changing)} patch(es) failed: "
+            f"{len(failed)} of {len(changing)} patch(es) {outcome}: "
             + " | ".join(t["error"] for t in failed)
-            + (f"; written: {summary(written)} (see previous to roll back)" if written else "; nothing was written"),
+            + (tail or "; nothing was written"),
             **result(backup_file=backup),
         )
 
-    # 3. Restart what consumes the changed keys, and wait.
+    # 3. Restart what consumes the changed keys (in check mode: the restarts' dry runs), and wait.
     msg = (
-        f"{done} {p['name']} in {len(written)} of {len(targets)} namespace(s) ({summary(written)})"
+        f"{'would ' + verb if dry_run else done} {p['name']} in {len(written)} of {len(targets)} namespace(s) "
+        f"({summary(written)})"
         if written
         else f"{p['name']} already as asked in {len(targets)} namespace(s)"
     )
@@ -601,19 +614,23 @@ def config_patch(module):
         def restart(pair):
             t, c = pair
             try:
-                patched = rollout.restart(t["cluster"], c["obj"], timestamp)
-                c.update(restarted=True, generation=patched["metadata"].get("generation", 0))
+                patched = rollout.restart(t["cluster"], c["obj"], timestamp, dry_run=dry_run)
+                if not dry_run:
+                    c.update(restarted=True, generation=patched["metadata"].get("generation", 0))
             except ModuleFailure as exc:
                 c["error"] = exc.msg
 
         bounded_map(restart, affected, p["concurrency"])
+        if dry_run:
+            warn_dry_runs_refused(module, clusters)
         bad = [c for _t, c in affected if c.get("error")]
         if bad:
+            outcome = "would fail (the server refused the dry run)" if dry_run else "failed"
             raise ModuleFailure(
-                f"{msg}, but {len(bad)} restart(s) failed: " + " | ".join(c["error"] for c in bad),
+                f"{msg}, but {len(bad)} restart(s) {outcome}: " + " | ".join(c["error"] for c in bad),
                 **result(backup_file=backup),
             )
-        if p["wait"]:
+        if p["wait"] and not dry_run:
             items = [
                 dict(
                     cluster=t["cluster"],
@@ -637,9 +654,12 @@ def config_patch(module):
                 )
         for _t, c in affected:
             c.pop("generation", None)
-        msg += f"; restarted {len(affected)} consumer(s)" + (", all rolled out" if p["wait"] else "")
+        if dry_run:
+            msg += f" and restart {len(affected)} consumer(s)"
+        else:
+            msg += f"; restarted {len(affected)} consumer(s)" + (", all rolled out" if p["wait"] else "")
     elif p["restart_consumers"] and written:
-        msg += "; no workload uses the changed keys"
+        msg += " and restart 0 consumer(s)" if dry_run else "; no workload uses the changed keys"
     msg += secrets_note(p, secrets)
     out = result(backup_file=backup)
     out["msg"] = msg

@@ -31,7 +31,14 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Lists the workloads that would be restarted and the pods that would be replaced or deleted.
+    details:
+      - Lists the workloads that would be restarted and the pods that would be replaced or deleted, and sends the
+        very restart patches (or pod deletions) the real run would send as server-side dry runs (C(dryRun=All)) -
+        the API server authorizes, admits and validates them and stores nothing. So check mode fails where the real
+        run would, and RV(workloads[].restarted_at) is the annotation the server would store.
+      - Which pods would replace them is simulated (controllers do not act on a dry run), and there is nothing to
+        wait for. Where a cluster refuses a dry run (an admission webhook without dry-run support), the module's
+        own plan stands in for that request and a warning says so.
   diff_mode:
     support: full
     details: Per workload, the C(restartedAt) annotation and the pods before and after (or the pods to delete).
@@ -184,7 +191,8 @@ workloads:
       type: str
       sample: restarted
     restarted_at:
-      description: The C(restartedAt) annotation set (or found, when skipped).
+      description: The C(restartedAt) annotation set (in check mode, the one the server's dry run would set; when
+        skipped, the one found).
       type: str
       sample: "2026-03-01T10:04:12Z"
     pods_before:
@@ -278,6 +286,7 @@ from ansible_collections.incident.response.plugins.module_utils.k8s import (
     auth_argument_spec,
     clusters_argument_spec,
     clusters_from_params,
+    warn_dry_runs_refused,
 )
 
 POLL = 0.5
@@ -385,7 +394,7 @@ def do_rollouts(module, clusters, since, start):
             where = rollout.ref(e["cluster"], e["namespace"], e["kind"], e["name"])
             before.append(f"{where}: restartedAt={pl['restarted_before'] or '-'} pods={','.join(e['pods_before'])}")
             if e["status"] == "planned":
-                now = f"restartedAt=(now) pods=({len(e['pods_before'])} new)"
+                now = f"restartedAt={e['restarted_at'] or '(now)'} pods=({len(e['pods_before'])} new)"
             else:
                 now = f"restartedAt={e['restarted_at'] or '-'} pods={','.join(e.get('pods_after', e['pods_before']))}"
             after.append(f"{where}: {now}")
@@ -404,7 +413,31 @@ def do_rollouts(module, clusters, since, start):
 
     skipped = [pl["entry"] for pl in plans if pl["entry"]["status"] == "skipped"]
     skip_note = f"; {len(skipped)} already restarted since {p['restarted_since']}" if skipped else ""
-    if module.check_mode:
+    timestamp = rollout.now_rfc3339()
+    dry_run = module.check_mode
+
+    def restart(pl):
+        # In check mode the same patch as a server-side dry run: its answer holds the restartedAt it would set.
+        e = pl["entry"]
+        try:
+            patched = rollout.restart(pl["cluster"], pl["obj"], timestamp, dry_run=dry_run)
+            e["restarted_at"] = rollout.restarted_at(patched)
+            e["status"] = "planned" if dry_run else "restarted"
+            pl["generation"] = (patched.get("metadata") or {}).get("generation", 0)
+        except ModuleFailure as exc:
+            e.update(status="failed", error=exc.msg)
+
+    bounded_map(restart, todo, p["concurrency"])
+    failed = [pl["entry"] for pl in todo if pl["entry"]["status"] == "failed"]
+    if dry_run:
+        warn_dry_runs_refused(module, clusters)
+    if failed:
+        would = " (the server refused the dry run; nothing was restarted)" if dry_run else ""
+        raise ModuleFailure(
+            f"{len(failed)} of {len(todo)} restart(s) failed{would}: " + " | ".join(e["error"] for e in failed),
+            **result(),
+        )
+    if dry_run:
         out = result(changed=bool(todo))
         out["msg"] = (
             f"would restart {len(todo)} workload(s): " + "; ".join(_describe(pl["entry"]) for pl in todo) + skip_note
@@ -412,25 +445,6 @@ def do_rollouts(module, clusters, since, start):
             else f"nothing to restart{skip_note}"
         )
         return out
-
-    timestamp = rollout.now_rfc3339()
-
-    def restart(pl):
-        e = pl["entry"]
-        try:
-            patched = rollout.restart(pl["cluster"], pl["obj"], timestamp)
-            e["restarted_at"] = rollout.restarted_at(patched)
-            e["status"] = "restarted"
-            pl["generation"] = (patched.get("metadata") or {}).get("generation", 0)
-        except ModuleFailure as exc:
-            e.update(status="failed", error=exc.msg)
-
-    bounded_map(restart, todo, p["concurrency"])
-    failed = [pl["entry"] for pl in todo if pl["entry"]["status"] == "failed"]
-    if failed:
-        raise ModuleFailure(
-            f"{len(failed)} of {len(todo)} restart(s) failed: " + " | ".join(e["error"] for e in failed), **result()
-        )
     if p["wait"]:
         items = [
             dict(
@@ -525,7 +539,7 @@ def plan_deletions(cluster, p, since):
     return plans
 
 
-def _delete_pod(cluster, namespace, pod):
+def _delete_pod(cluster, namespace, pod, dry_run=False):
     """Delete one pod (this very pod: a statefulset's replacement has the same name); False if it was gone."""
     meta = pod["metadata"]
     answer = cluster.delete(
@@ -533,6 +547,7 @@ def _delete_pod(cluster, namespace, pod):
         api_path("v1", "pods", namespace, meta["name"]),
         body={"preconditions": {"uid": meta["uid"]}},
         missing_ok=True,
+        dry_run=dry_run,
     )
     return answer is not None
 
@@ -650,6 +665,24 @@ def do_deletions(module, clusters, since, start):
         return out
 
     if module.check_mode:
+        # Every deletion as a server-side dry run (with the pod's uid as precondition): refused where the
+        # real run would be. Which pods replace them is the controllers' business, and they do not dry-run.
+        def dry_delete(pl):
+            try:
+                for pod in pl["victims"]:
+                    _delete_pod(pl["cluster"], p["namespace"], pod, dry_run=True)
+            except ModuleFailure as exc:
+                pl["entry"].update(status="failed", message=exc.msg)
+
+        bounded_map(dry_delete, todo, p["concurrency"])
+        warn_dry_runs_refused(module, clusters)
+        refused = [pl["entry"] for pl in todo if pl["entry"]["status"] == "failed"]
+        if refused:
+            raise ModuleFailure(
+                f"{len(refused)} of {len(todo)} pod deletion(s) would fail (the server refused the dry run; nothing "
+                "was deleted): " + " | ".join(f"{where(e)}: {e['message']}" for e in refused),
+                **result(changed=False),
+            )
         out = result(changed=bool(todo))
         out["msg"] = (
             "would delete "

@@ -32,7 +32,13 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reads everything and returns the current and planned counts and HPA bounds; changes nothing.
+    details:
+      - Reads everything, then sends the very HPA and C(scale) patches the real run would send as server-side dry
+        runs (C(dryRun=All)) - the API server authorizes, admits and validates them and stores nothing. So check
+        mode fails where the real run would (a forbidden verb, an invalid count), and the planned counts and HPA
+        bounds are the server's answers.
+      - The wait for the rollout is skipped (nothing rolls out). Where a cluster refuses a dry run (an admission
+        webhook without dry-run support), the module's own plan stands in for that request and a warning says so.
   diff_mode:
     support: full
     details: The replicas and HPA bounds before and after, per workload.
@@ -318,6 +324,7 @@ from ansible_collections.incident.response.plugins.module_utils.k8s import (
     auth_argument_spec,
     clusters_argument_spec,
     clusters_from_params,
+    warn_dry_runs_refused,
 )
 
 KINDS = ["Deployment", "StatefulSet"]
@@ -488,29 +495,45 @@ def previous_of(entry):
 # -- acting -----------------------------------------------------------------------------------
 
 
-def apply(cluster, entry):
-    """HPA bounds first, then the scale subresource; the entry records what was done."""
+def apply(cluster, entry, dry_run=False):
+    """HPA bounds first, then the scale subresource; the entry records what was done.
+
+    With ``dry_run`` (check mode) both requests go to the server as dry runs, and the planned HPA
+    bounds and replicas become the ones the server's answers hold; the status stays V(planned).
+    """
     kind = rollout.KINDS[entry["kind"]]
     ns, name = entry["namespace"], entry["name"]
     hpa = entry["hpa"]
     try:
         if hpa and hpa["action"] == "adjusted":
-            cluster.patch(
+            bounds = {"minReplicas": hpa["new_min_replicas"], "maxReplicas": hpa["new_max_replicas"]}
+            got = cluster.patch(
                 f"patch HPA {ns}/{hpa['name']}",
                 hpa_path(ns, hpa["name"]),
-                {"spec": {"minReplicas": hpa["new_min_replicas"], "maxReplicas": hpa["new_max_replicas"]}},
+                {"spec": bounds},
+                dry_run=dry_run,
+                simulated={"spec": bounds},
             )
+            spec = got.get("spec") or {}
+            hpa["new_min_replicas"] = int(spec.get("minReplicas", hpa["new_min_replicas"]))
+            hpa["new_max_replicas"] = int(spec.get("maxReplicas", hpa["new_max_replicas"]))
             entry["status"] = "hpa_adjusted"
         if entry["replicas"] != entry["replicas_before"]:
-            cluster.patch(
+            got = cluster.patch(
                 f"scale {kind.singular} {ns}/{name}",
                 kind.path(ns, name, "scale"),
                 {"spec": {"replicas": entry["replicas"]}},
+                dry_run=dry_run,
+                simulated={"spec": {"replicas": entry["replicas"]}},
             )
-        entry["status"] = "scaled" if entry["changed"] else "unchanged"
+            entry["replicas"] = int((got.get("spec") or {}).get("replicas", entry["replicas"]))
+        if dry_run:
+            entry["status"] = "planned"
+        else:
+            entry["status"] = "scaled" if entry["changed"] else "unchanged"
     except ModuleFailure as exc:
         # "partially_failed": the HPA bounds changed but the scale did not; both are in previous.
-        entry["status"] = "partially_failed" if entry["status"] == "hpa_adjusted" else "failed"
+        entry["status"] = "partially_failed" if entry["status"] == "hpa_adjusted" and not dry_run else "failed"
         entry["error"] = exc.msg
     return entry
 
@@ -563,14 +586,27 @@ def workload_scale(module):
             raise ModuleFailure("nothing was changed: " + " | ".join(e.msg for e in errors), workloads=[], previous=[])
         plans = [pl for r in per_cluster for pl in r]
 
-    diff = dict(
-        before="".join(_diff_line(e, before=True) for _c, e in plans),
-        after="".join(_diff_line(e, before=False) for _c, e in plans),
-    )
+    def diff():
+        return dict(
+            before="".join(_diff_line(e, before=True) for _c, e in plans),
+            after="".join(_diff_line(e, before=False) for _c, e in plans),
+        )
+
     todo = [(c, e) for c, e in plans if e["changed"]]
     verb = "restore" if restore else "scale"
     if module.check_mode:
-        out = result(plans, diff=diff)
+        # The same writes as server-side dry runs: refused where the real run would be; the plan is the answers.
+        bounded_map(lambda ce: apply(*ce, dry_run=True), todo, p["concurrency"])
+        warn_dry_runs_refused(module, clusters)
+        failed = [e for _c, e in todo if e["status"] == "failed"]
+        if failed:
+            raise ModuleFailure(
+                f"{len(failed)} of {len(todo)} workload(s) could not be changed (the server refused the dry run): "
+                + " | ".join(e["error"] for e in failed)
+                + "; nothing was changed",
+                **result(plans, diff=diff()),
+            )
+        out = result(plans, diff=diff())
         out["changed"] = bool(todo)
         out["previous"] = [previous_of(e) for _c, e in todo]
         out["msg"] = (
@@ -591,7 +627,7 @@ def workload_scale(module):
             f"{len(failed)} of {len(todo)} workload(s) could not be changed: "
             + " | ".join(e["error"] for e in failed)
             + "; the others were (see previous to roll back)",
-            **result(plans, diff=diff),
+            **result(plans, diff=diff()),
         )
 
     # 3. Wait.
@@ -604,8 +640,8 @@ def workload_scale(module):
         problem = rollout.rollout_failure(waited)
         if problem:
             done = "; ".join(describe(e) for _c, e in todo) or "nothing changed"
-            raise ModuleFailure(f"{verb}d ({done}) but {problem}", **result(plans, diff=diff))
-    out = result(plans, diff=diff)
+            raise ModuleFailure(f"{verb}d ({done}) but {problem}", **result(plans, diff=diff()))
+    out = result(plans, diff=diff())
     n_clusters = len({e["cluster"] for _c, e in plans})
     ready = ", all ready" if p["wait"] else ""
     if todo:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import urllib3
 
@@ -57,3 +59,54 @@ def test_forbidden_reads_as_a_permission_problem():
         'primary: forbidden to list nodes: the credentials lack RBAC permission (nodes is forbidden: User "viewer" '
         'cannot list resource "nodes")'
     )
+
+
+@pytest.mark.parametrize(
+    ("version", "has_param_serialize", "problem"),
+    [
+        ("37.0.2", True, None),
+        ("37.0.0", True, None),
+        ("38.1.0b1", True, None),
+        ("36.0.3", True, "kubernetes >= 37 is required, found 36.0.3"),
+        ("12.0.1", True, "kubernetes >= 37 is required, found 12.0.1"),
+        ("36.0.0", False, "kubernetes >= 37 is required, found 36.0.0"),
+        ("37.0.0", False, "kubernetes >= 37 is required, found 37.0.0 without ApiClient.param_serialize"),
+        (None, False, "kubernetes >= 37 is required, found an unknown version without ApiClient.param_serialize"),
+        ("unknown", True, None),  # no version to compare: what the client has decides
+    ],
+)
+def test_the_client_version_the_modules_need(version, has_param_serialize, problem):
+    assert k8s.kubernetes_problem(version, has_param_serialize) == problem
+
+
+class FailingModule:
+    class Failed(Exception):
+        pass
+
+    def fail_json(self, **result):
+        raise self.Failed(result)
+
+
+def test_an_old_client_fails_the_module_with_what_to_install(monkeypatch):
+    monkeypatch.setattr(k8s, "K8S_PROBLEM", k8s.kubernetes_problem("36.0.0"))
+    with pytest.raises(FailingModule.Failed) as failed:
+        k8s.require_kubernetes(FailingModule())
+    msg = failed.value.args[0]["msg"]
+    assert msg.startswith("kubernetes >= 37 is required, found 36.0.0 (Python ")
+    assert msg.endswith("install a newer client: pip install 'kubernetes>=37'")
+
+
+def test_the_installed_client_is_accepted():
+    assert k8s.HAS_K8S and k8s.K8S_PROBLEM is None, k8s.K8S_PROBLEM
+
+
+def test_a_refused_dry_run_is_told_from_a_refused_write():
+    def exc(status, message):
+        e = k8s.ApiException(status=status, reason="x")
+        e.body = json.dumps({"message": message})
+        return e
+
+    assert k8s.dry_run_refused(exc(400, 'admission webhook "policy.example.com" does not support dry run'))
+    assert not k8s.dry_run_refused(exc(400, "the body of the request could not be decoded"))
+    assert not k8s.dry_run_refused(exc(403, "configmaps is forbidden"))
+    assert not k8s.dry_run_refused(urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out."))
