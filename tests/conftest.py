@@ -6,6 +6,8 @@ support.claim_port_base), so it runs beside an operator's lab and beside other t
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from incidentlab.lab import Lab
@@ -117,3 +119,27 @@ def scratch(lab):
         60,
         "the scratch namespace to be gone",
     )
+
+
+# -- a lab of its own: for tests that promote, fail over or reconfigure anything ----------------------
+# (end-to-end and chaos tests: the next test must start from the state `lab up` makes)
+
+
+@pytest.fixture
+def own_lab(tmp_path):
+    lab = Lab.open(tmp_path / "lab", lab_port_base() + 1000)  # the claimed range's second half
+    lab.up()
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture
+def ctl_env(own_lab, tmp_path):
+    """Environment for incidentctl against that lab, with an incidents directory of its own."""
+    return {
+        **os.environ,
+        "INCIDENTLAB_DIR": str(own_lab.cfg.lab_dir),
+        "INCIDENTCTL_INCIDENTS_DIR": str(tmp_path / "incidents"),
+    }

@@ -287,8 +287,14 @@ def respond(
         work = stack.enter_context(inc.working("respond"))
         if how != "opened":
             inc.log(how, f"incident {how} by {inc.data['run']['command']} (pid {os.getpid()}): fresh triage")
-        res, evidence = _respond(ctx, inc, severity, services, check, work)
-    code = _summary(inc, res, started, as_json, evidence)
+        res = _respond(ctx, inc, severity, services, check, work)
+        if as_json:  # one document with everything, evidence included
+            code = _summary(inc, res, started, True, _evidence(ctx, inc) if res else None)
+        else:
+            # The mitigation is what counts: its summary comes first, the evidence after it.
+            code = _summary(inc, res, started, False, pending=res is not None)
+            if res is not None:
+                _print_evidence(inc, _evidence(ctx, inc))
     if code != OK:
         raise typer.Exit(code)
 
@@ -303,7 +309,7 @@ def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str
         elif not inc.data.get("severity"):
             inc.update(status="closed", closed_at=now(), resolution="triage found no incident")
             inc.log("closed", "no incident: nothing to do")
-        return None, None
+        return None
     playbook = flow.PROCEDURES[sev]
     steps = flow.destructive_steps(ctx, playbook)
     _print_plan(inc, sev, playbook, steps, check)
@@ -314,13 +320,25 @@ def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str
         waiting = f"confirmation of {len(steps)} destructive step(s): incidentctl respond --incident {inc.id} --yes"
         inc.update(waiting_for=waiting)
         raise
-    res = flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
+    return flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
+
+
+def _evidence(ctx: flow.Context, inc: Incident) -> Path | None:
+    """The runbook's investigation, the postmortem draft and the report, after the mitigation."""
     evidence = flow.collect_evidence(ctx, inc)
     pm = flow.render_postmortem(ctx, inc)
     if pm:
         inc.log("postmortem rendered", f"postmortem draft: {pm}")
     inc.log("report written", f"report: {reports.write(inc)}")
-    return res, evidence
+    return evidence
+
+
+def _print_evidence(inc: Incident, evidence: Path | None) -> None:
+    if evidence:
+        out.print(f"evidence (logs, metrics, network): {evidence}", highlight=False)
+    for label, name in (("postmortem draft", "postmortem.md"), ("report", reports.REPORT_NAME)):
+        if (inc.path / name).exists():
+            out.print(f"{label}: {inc.path / name}", highlight=False)
 
 
 def _print_plan(inc: Incident, severity: str, playbook: str, steps: list[str], check: bool) -> None:
@@ -337,7 +355,9 @@ def _print_plan(inc: Incident, severity: str, playbook: str, steps: list[str], c
         err.print("no destructive steps")
 
 
-def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path | None = None) -> int:
+def _summary(
+    inc: Incident, res, started: float, as_json: bool, evidence: Path | None = None, pending: bool = False
+) -> int:
     outcome = {}
     if res is not None:
         outcome = json.loads((inc.path / "outcomes" / f"{res.name}.json").read_text())
@@ -391,12 +411,10 @@ def _summary(inc: Incident, res, started: float, as_json: bool, evidence: Path |
             for item in doc[key]:
                 out.print(f"  - {item}", style=style, highlight=False)
     out.print(f"record: {doc['record']}", highlight=False)
-    if doc["evidence"]:
-        out.print(f"evidence (logs, metrics, network): {doc['evidence']}", highlight=False)
-    if doc["postmortem"]:
-        out.print(f"postmortem draft: {doc['postmortem']}", highlight=False)
-    if doc["report"]:
-        out.print(f"report: {doc['report']}", highlight=False)
+    if pending:
+        out.print("collecting the evidence (logs, metrics, network), the postmortem draft and the report now...")
+    else:
+        _print_evidence(inc, evidence)
     return code
 
 

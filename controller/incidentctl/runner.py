@@ -169,7 +169,8 @@ def run_playbook(
         status=runner.status,
         rc=runner.rc if runner.rc is not None else -1,
         duration=time.monotonic() - start,
-        data=recorder.data,
+        # set_stats data becomes triage/ and outcomes/ files: the same scrubbing as the artifacts
+        data=json.loads(scrubber.scrub_text(json.dumps(recorder.data, default=str))),
         stats=recorder.stats,
         failures=recorder.failures,
         changes=recorder.changes,

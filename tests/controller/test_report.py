@@ -482,7 +482,8 @@ def test_report_command_writes_the_page_into_the_record_and_show_points_at_it(ro
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (("report", "INC-nope"), "no incident 'INC-nope'"),
+        (("report", "INC-nope"), "'INC-nope' is not an incident id"),
+        (("report", "INC-20260101-000000-abcd"), "no incident 'INC-20260101-000000-abcd'"),
         (("report", "ID", "-o", "/nonexistent-dir/x.html"), "cannot write the report to /nonexistent-dir/x.html"),
     ],
 )

@@ -13,38 +13,10 @@ from incidentlab import mariadb
 from incidentlab.config import LabConfig
 from incidentlab.monitoring import http_json
 from kubeutil import NS, REGIONS, SERVICES, api
+from response_support import db_state, platform_state, respond
 from support import PROJECT_ROOT, incidentctl, run_playbook, secret_leaks, wait_for
 
 TEST_DOUBLES = PROJECT_ROOT / "tests" / "controller" / "project"  # playbooks that make mistakes on purpose
-
-
-def respond(env, *args: str) -> tuple[dict, Incident]:
-    res = incidentctl("respond", "--inventory", "lab", "--json", *args, env=env, timeout=600)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    doc = json.loads(res.stdout)
-    return doc, Incident.open(Path(env["INCIDENTCTL_INCIDENTS_DIR"]), doc["incident"])
-
-
-def db_state(lab, name: str) -> dict:
-    with mariadb.admin(lab.cfg, name, lab.secrets()) as conn:
-        ro = mariadb.execute(conn, "SELECT @@read_only AS ro")[0]["ro"]
-        return {"read_only": bool(ro), "replica": mariadb.replica_status(conn) is not None}
-
-
-def platform_state(lab) -> dict:
-    """What a procedure could change: database roles, the services' config, pods, the traffic switch."""
-    state = {"upstream": lab.cfg.path("nginx", "global", "upstream.conf").read_text()}
-    for region in REGIONS:
-        core, apps = client.CoreV1Api(api(lab, region)), client.AppsV1Api(api(lab, region))
-        state[region] = {
-            "config": core.read_namespaced_config_map("microservice-config", NS).data,
-            "replicas": {d.metadata.name: d.spec.replicas for d in apps.list_namespaced_deployment(NS).items},
-            "pods": sorted(p.metadata.name for p in core.list_namespaced_pod(NS).items),
-        }
-    for name in mariadb.DB_NODES:
-        if lab.procs.get(name) and lab.procs.get(name).running:
-            state[name] = db_state(lab, name)
-    return state
 
 
 def test_healthy_lab_is_no_incident_and_nothing_changes(own_lab, ctl_env):

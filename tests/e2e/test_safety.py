@@ -8,41 +8,14 @@
 
 from __future__ import annotations
 
-import json
 import signal
 
-import pymysql
 from kubernetes import client
-from test_respond import db_state, respond
 
 from incidentlab import mariadb
 from kubeutil import NS, REGIONS, SERVICES, api
-from support import db, incidentctl, run_module, run_playbook, wait_for
-
-
-def configmap_ports(lab) -> dict[str, str]:
-    return {
-        region: client.CoreV1Api(api(lab, region)).read_namespaced_config_map("microservice-config", NS).data["db.port"]
-        for region in REGIONS
-    }
-
-
-def app_can_write(lab, name: str) -> bool:
-    """The application's account inserts a row on that server (read_only stops it)."""
-    try:
-        with db(lab, name) as conn, conn.cursor() as cur:
-            cur.execute("INSERT INTO heartbeat (source) VALUES ('split-brain probe')")
-        return True
-    except pymysql.MySQLError as exc:
-        if exc.args[0] == 1290:  # --read-only
-            return False
-        raise
-
-
-def triage_json(env) -> dict:
-    res = incidentctl("triage", "-i", "lab", "--json", env=env, timeout=300)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return json.loads(res.stdout)
+from response_support import app_can_write, configmap_ports, db_state, respond, triage_json
+from support import run_module, run_playbook, wait_for
 
 
 def test_split_brain_after_a_partition_is_found_and_the_unused_primary_fenced(own_lab, ctl_env):

@@ -53,7 +53,8 @@ RETURN = r"""
 _value:
   description: >-
     The findings: C(load_balancers), C(global_entry), C(services), C(databases), C(alerts),
-    C(crashlooping_pods), C(clusters), C(config_issues), C(database_config), C(topology) (C(writable),
+    C(crashlooping_pods), C(clusters), C(config_issues), C(monitoring_down) (Prometheus or Alertmanager that did
+    not answer, by name), C(database_config), C(topology) (C(writable),
     C(split_brain), C(used_by_services), C(stale_regions), C(current)), C(problems) (one line each, for people).
   type: dict
 """
@@ -164,6 +165,16 @@ def _alerts(result):
     return out
 
 
+def _monitoring(result):
+    """Prometheus / Alertmanager that did not answer the alert assessment: the findings may miss alerts."""
+    out = {}
+    for name in ("prometheus", "alertmanager"):
+        server = (result or {}).get(name) or {}
+        if server.get("reachable") is False:
+            out[name] = {"url": server.get("url"), "error": server.get("error")}
+    return out
+
+
 def _cluster(result):
     """Per region health and crash-looping pods from cluster_snapshot."""
     result = result or {}
@@ -208,6 +219,8 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
         for region in topology["stale_regions"]
     ]
     problems += [f"alert {a['alertname']}: {a['summary'] or ''}".rstrip(": ") for a in alert_list]
+    monitoring = _monitoring(alerts)
+    problems += [f"{name} not answering, alerts may be missing: {m['error']}" for name, m in monitoring.items()]
     problems += [f"pod crash-looping: {p}" for p in crashlooping]
     return {
         "load_balancers": lbs,
@@ -224,6 +237,7 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
         "crashlooping_pods": crashlooping,
         "clusters": clusters,
         "config_issues": [],
+        "monitoring_down": monitoring,
         "database_config": targets,
         "topology": topology,
         "problems": problems,
