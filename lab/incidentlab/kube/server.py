@@ -163,6 +163,7 @@ class Emulator:
             "podsRunning": len(self.kubelet.running_ports()),
             "deployments": deployments,
             "lbReloads": self.lb.reloads,
+            "controllerPasses": self.controllers.passes,
             "faults": self.faults,
         }
 
