@@ -253,3 +253,36 @@ def read_only(lab, namespaces: tuple[str, ...] = (NS,), region: str = "primary")
     """Module options (host + bearer token, no kubeconfig) for a user who may only read in ``namespaces``."""
     with viewer_token(lab, namespaces) as token:
         yield {"host": lab.cfg.url(f"kube-{region}"), "api_key": token}
+
+
+def controller_passes(lab, region: str = "primary") -> int:
+    """How many reconcile passes the region's controllers have done (the emulator's /_lab/status)."""
+    code, body, _ = http(lab.cfg.url(f"kube-{region}", "/_lab/status"))
+    assert code == 200, f"kube-{region} status answered {code}"
+    return body["controllerPasses"]
+
+
+def controllers_settled(lab, region: str = "primary", passes: int = 2) -> None:
+    """Return once the controllers have done ``passes`` full reconcile passes from now: whatever they were
+    going to do about the objects as they are now, they have done (or decided not to)."""
+    start = controller_passes(lab, region)
+    wait_for(lambda: controller_passes(lab, region) >= start + passes, 30, f"{passes} controller passes in {region}")
+
+
+@contextlib.contextmanager
+def nodes_restored(lab, regions: tuple[str, ...] = REGIONS):
+    """For tests that cordon or drain nodes: every node schedulable again afterwards, and every deployment
+    of the region (kube-system's too) available again on the nodes that are left."""
+    from kubernetes import client as k8s
+
+    try:
+        yield
+    finally:
+        for region in regions:
+            core, apps = k8s.CoreV1Api(api(lab, region)), k8s.AppsV1Api(api(lab, region))
+            for node in core.list_node().items:
+                if node.spec.unschedulable:
+                    core.patch_node(node.metadata.name, {"spec": {"unschedulable": False}})
+            for ns in ("kube-system", NS):
+                for d in apps.list_namespaced_deployment(ns).items:
+                    wait_deployment_available(apps, d.metadata.name, ns, timeout=90)
