@@ -255,11 +255,20 @@ def read_only(lab, namespaces: tuple[str, ...] = (NS,), region: str = "primary")
         yield {"host": lab.cfg.url(f"kube-{region}"), "api_key": token}
 
 
-def controller_passes(lab, region: str = "primary") -> int:
-    """How many reconcile passes the region's controllers have done (the emulator's /_lab/status)."""
+def _lab_status(lab, region: str) -> dict:
     code, body, _ = http(lab.cfg.url(f"kube-{region}", "/_lab/status"))
     assert code == 200, f"kube-{region} status answered {code}"
-    return body["controllerPasses"]
+    return body
+
+
+def controller_passes(lab, region: str = "primary") -> int:
+    """How many reconcile passes the region's controllers have done (the emulator's /_lab/status)."""
+    return _lab_status(lab, region)["controllerPasses"]
+
+
+def autoscaler_passes(lab, region: str = "primary") -> int:
+    """How many times the region's HPA controller has synced every HPA."""
+    return _lab_status(lab, region)["autoscalerPasses"]
 
 
 def controllers_settled(lab, region: str = "primary", passes: int = 2) -> None:

@@ -163,6 +163,7 @@ class ControllerManager:
         self.on_endpoints: list = []
         self.revisions: dict[str, dict[str, dict]] = {}  # statefulset uid -> revision name -> pod template
         self.passes = 0  # reconcile passes done: a pass after a change proves the controllers saw it
+        self.autoscaler_passes = 0  # HPA syncs done, likewise
         from .jobs import JobTracker
 
         self.jobs = JobTracker()
@@ -187,6 +188,7 @@ class ControllerManager:
                 if now - last_hpa >= self.hpa_period:
                     last_hpa = now
                     self.autoscale()
+                    self.autoscaler_passes += 1
                 if now - last_gc >= 60:
                     last_gc = now
                     self.events.expire()

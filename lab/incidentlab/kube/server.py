@@ -164,6 +164,7 @@ class Emulator:
             "deployments": deployments,
             "lbReloads": self.lb.reloads,
             "controllerPasses": self.controllers.passes,
+            "autoscalerPasses": self.controllers.autoscaler_passes,
             "faults": self.faults,
         }
 
