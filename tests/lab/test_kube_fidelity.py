@@ -454,6 +454,37 @@ def test_discovery_and_openapi_name_the_new_groups(lab):
     } <= set(root["paths"])
 
 
+def test_kubectl_apply_validates_the_new_kinds_on_the_server(lab, scratch, tmp_path):
+    manifest = tmp_path / "batch.yaml"
+    manifest.write_text(
+        f"""apiVersion: batch/v1
+kind: Job
+metadata: {{name: applied, namespace: {scratch}}}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{{name: t, image: incidentlab/task:1.0}}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {{name: applied, namespace: {scratch}}}
+spec: {{minAvailable: 1, selector: {{matchLabels: {{app: applied}}}}}}
+"""
+    )
+    out = kubectl(lab, "primary", "apply", "-f", str(manifest)).stdout
+    assert "job.batch/applied created" in out and "poddisruptionbudget.policy/applied created" in out
+    # kubectl leaves field validation to the server (OpenAPI v3 says it takes fieldValidation): Strict refuses.
+    manifest.write_text(manifest.read_text().replace("spec: {minAvailable", "bogus: 1\nspec: {minAvailable"))
+    res = kubectl(lab, "primary", "apply", "-f", str(manifest), check=False)
+    assert res.returncode != 0 and 'strict decoding error: unknown field "bogus"' in res.stderr
+    bad = {"metadata": {"name": "both"}, "spec": {"minAvailable": 1, "maxUnavailable": 1, "selector": {}}}
+    with pytest.raises(ApiException) as invalid:
+        client.PolicyV1Api(api(lab, "primary")).create_namespaced_pod_disruption_budget(scratch, bad)
+    assert invalid.value.status == 422 and "minAvailable and maxUnavailable cannot be both set" in invalid.value.body
+    kubectl(lab, "primary", "-n", scratch, "delete", "job,pdb", "applied")
+
+
 def test_node_leases_are_renewed(lab):
     coord = client.CoordinationV1Api(api(lab, "primary"))
     leases = {lease.metadata.name: lease for lease in coord.list_namespaced_lease("kube-node-lease").items}
