@@ -253,3 +253,84 @@ def read_only(lab, namespaces: tuple[str, ...] = (NS,), region: str = "primary")
     """Module options (host + bearer token, no kubeconfig) for a user who may only read in ``namespaces``."""
     with viewer_token(lab, namespaces) as token:
         yield {"host": lab.cfg.url(f"kube-{region}"), "api_key": token}
+
+
+def _lab_status(lab, region: str) -> dict:
+    code, body, _ = http(lab.cfg.url(f"kube-{region}", "/_lab/status"))
+    assert code == 200, f"kube-{region} status answered {code}"
+    return body
+
+
+def controller_passes(lab, region: str = "primary") -> int:
+    """How many reconcile passes the region's controllers have done (the emulator's /_lab/status)."""
+    return _lab_status(lab, region)["controllerPasses"]
+
+
+def autoscaler_passes(lab, region: str = "primary") -> int:
+    """How many times the region's HPA controller has synced every HPA."""
+    return _lab_status(lab, region)["autoscalerPasses"]
+
+
+def controllers_settled(lab, region: str = "primary", passes: int = 2) -> None:
+    """Return once the controllers have done ``passes`` full reconcile passes from now: whatever they were
+    going to do about the objects as they are now, they have done (or decided not to)."""
+    start = controller_passes(lab, region)
+    wait_for(lambda: controller_passes(lab, region) >= start + passes, 30, f"{passes} controller passes in {region}")
+
+
+@contextlib.contextmanager
+def nodes_restored(lab, regions: tuple[str, ...] = REGIONS):
+    """For tests that cordon or drain nodes: every node schedulable again afterwards, and every deployment
+    of the region (kube-system's too) available again on the nodes that are left."""
+    from kubernetes import client as k8s
+
+    try:
+        yield
+    finally:
+        for region in regions:
+            core, apps = k8s.CoreV1Api(api(lab, region)), k8s.AppsV1Api(api(lab, region))
+            for node in core.list_node().items:
+                if node.spec.unschedulable:
+                    core.patch_node(node.metadata.name, {"spec": {"unschedulable": False}})
+            for ns in ("kube-system", NS):
+                for d in apps.list_namespaced_deployment(ns).items:
+                    wait_deployment_available(apps, d.metadata.name, ns, timeout=90)
+
+
+# kubernetes.core is not a dependency of the project: the tests take it from the PyPI `ansible` bundle whose
+# ansible-core matches ours (ansible 12 = ansible-core 2.19), once, into a cache outside the checkout (so that
+# no linter of the project reads it): ~/.cache/incident-response-tests, or INCIDENT_TEST_CACHE.
+ANSIBLE_BUNDLE = "ansible==12.3.0"
+
+
+def kubernetes_core_path() -> Path:
+    """A collections path holding only kubernetes.core (pip download of the bundle, extracted once)."""
+    import fcntl
+    import shutil
+    import sys
+    import tempfile
+    import zipfile
+
+    base = os.environ.get("INCIDENT_TEST_CACHE") or Path.home() / ".cache" / "incident-response-tests"
+    cache = Path(base) / ANSIBLE_BUNDLE.replace("==", "-")
+    manifest = cache / "ansible_collections" / "kubernetes" / "core" / "MANIFEST.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs of one checkout download it once
+        if manifest.exists():
+            return cache
+        with tempfile.TemporaryDirectory(dir=cache.parent) as tmp:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", ANSIBLE_BUNDLE, "-d", tmp],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+            wheel = next(Path(tmp).glob("ansible-*.whl"))
+            staging = Path(tmp) / "collections"
+            with zipfile.ZipFile(wheel) as z:
+                wanted = [n for n in z.namelist() if n.startswith("ansible_collections/kubernetes/core/")]
+                z.extractall(staging, wanted)
+            shutil.rmtree(cache, ignore_errors=True)
+            staging.rename(cache)
+    return cache

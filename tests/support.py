@@ -119,11 +119,13 @@ def ansible_env() -> dict[str, str]:
     return project_ansible_env(PROJECT_ROOT)
 
 
-def run_module(module: str, args: dict | None = None, *, check: bool = False, diff: bool = False) -> dict:
+def run_module(
+    module: str, args: dict | None = None, *, check: bool = False, diff: bool = False, env: dict | None = None
+) -> dict:
     """Run one module task on localhost through ansible-runner, as a playbook task would, and return its result.
 
     ``module`` may be short (``service_health``) for ``incident.response.service_health``.
-    The result dict carries ``failed`` and ``msg`` when the module failed.
+    The result dict carries ``failed`` and ``msg`` when the module failed. ``env`` adds to Ansible's environment.
     """
     import json
     import tempfile
@@ -140,7 +142,7 @@ def run_module(module: str, args: dict | None = None, *, check: bool = False, di
             module=module,
             module_args=json.dumps(args or {}),
             inventory=f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}",
-            envvars=ansible_env(),
+            envvars={**ansible_env(), **(env or {})},
             cmdline=flags or None,
             quiet=True,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -22,6 +23,12 @@ app = typer.Typer(
     "Everything binds 127.0.0.1; state lives in one lab directory.",
     no_args_is_help=True,
 )
+traffic_app = typer.Typer(
+    help="Pause, resume or show the traffic generator (about 10 requests/s through lb-global and lb-secondary). "
+    "A pause lasts across commands until `lab traffic resume`, `lab heal`, `lab down` or `lab up`.",
+    no_args_is_help=True,
+)
+app.add_typer(traffic_app, name="traffic")
 out = Console()
 err = Console(stderr=True)
 
@@ -41,6 +48,17 @@ PortBase = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def reflowed(fn):
+    """Each paragraph of the command's docstring as one line, so that the help wraps it to the terminal.
+
+    Typer's "rich" help (the controller's mode, which the lab's commands inherit) keeps a docstring's
+    line breaks, which cut sentences in the middle on any terminal but the source's width.
+    """
+    doc = inspect.cleandoc(fn.__doc__ or "")
+    fn.__doc__ = "\n\n".join(" ".join(line.strip() for line in para.splitlines()) for para in doc.split("\n\n"))
+    return fn
 
 
 def expected_errors(fn):
@@ -65,6 +83,7 @@ def _progress(msg: str) -> None:
 
 
 @app.command()
+@reflowed
 @expected_errors
 def up(lab_dir: LabDir = None, port_base: PortBase = None) -> None:
     """Bring the lab up (idempotent: a running lab is left as it is)."""
@@ -74,6 +93,7 @@ def up(lab_dir: LabDir = None, port_base: PortBase = None) -> None:
 
 
 @app.command()
+@reflowed
 @expected_errors
 def down(lab_dir: LabDir = None) -> None:
     """Stop every lab process (also leftovers of a crashed run) and discard the lab's data."""
@@ -81,6 +101,7 @@ def down(lab_dir: LabDir = None) -> None:
 
 
 @app.command()
+@reflowed
 @expected_errors
 def status(lab_dir: LabDir = None, as_json: Json = False) -> None:
     """Show each component with its address and health. Exit 1 when something is unhealthy."""
@@ -125,6 +146,7 @@ def _print_status(lab: Lab, as_json: bool) -> bool:
 
 
 @app.command("break")
+@reflowed
 @expected_errors
 def break_(
     fault: Annotated[str, typer.Argument(help="Fault to inject; `incidentctl lab faults` lists them.")],
@@ -136,6 +158,7 @@ def break_(
 
 
 @app.command()
+@reflowed
 @expected_errors
 def heal(
     fault: Annotated[str | None, typer.Argument(help="Fault to heal (default: every active fault).")] = None,
@@ -152,6 +175,7 @@ def heal(
 
 
 @app.command()
+@reflowed
 def faults() -> None:
     """List the faults `break` can inject."""
     from .faults import FAULTS
@@ -160,3 +184,47 @@ def faults() -> None:
     for f in sorted(FAULTS.values(), key=lambda f: f.name):
         table.add_row(f.name, f.arg or "", f.summary)
     out.print(table)
+
+
+@traffic_app.command("pause")
+@reflowed
+@expected_errors
+def traffic_pause(lab_dir: LabDir = None) -> None:
+    """Pause the traffic generator; returns once none of its requests is in flight.
+
+    From then on no generated request reaches the services or their databases, across commands, until
+    `incidentctl lab traffic resume` (or `lab heal`, `lab down`, `lab up`). `lab status` shows the pause.
+    """
+    lab = Lab.open(lab_dir)
+    lab.require_up()
+    if not lab.pause_traffic():
+        out.print("traffic generator paused (it is not running: it sends nothing when it starts)", highlight=False)
+        return
+    out.print("traffic generator paused: no request in flight", highlight=False)
+
+
+@traffic_app.command("resume")
+@reflowed
+@expected_errors
+def traffic_resume(lab_dir: LabDir = None) -> None:
+    """Let the traffic generator send again."""
+    lab = Lab.open(lab_dir)
+    lab.require_up()
+    out.print(
+        "traffic generator resumed" if lab.resume_traffic() else "traffic generator was not paused", highlight=False
+    )
+
+
+@traffic_app.command("status")
+@reflowed
+@expected_errors
+def traffic_status(lab_dir: LabDir = None, as_json: Json = False) -> None:
+    """Show whether the traffic generator sends or is paused (and since when)."""
+    from . import traffic
+
+    lab = Lab.open(lab_dir)
+    doc = traffic.state(lab.cfg, lab.procs.get("traffic"))
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    out.print(f"traffic generator: {traffic.describe(lab.cfg)}", highlight=False, soft_wrap=True)

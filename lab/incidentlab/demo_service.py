@@ -6,7 +6,8 @@ Configuration comes only from the environment, as it would in a pod:
   PORT           HTTP port (default 8080); HOST the bind address (default 127.0.0.1)
   DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD   the shop database
   POD_NAME, REGION                                   shown in logs and health
-  LAB_RESPONSE_DELAY_MS   fault knob: every /api response is delayed (a slow service)
+  LAB_RESPONSE_DELAY_MS   fault knob: every /api response is delayed (a slow service) and says so
+                          in its header X-Lab-Delay-Ms
   LAB_FAIL_ON_START       fault knob: exit with an error at start (a crash loop)
 
 It serves a Spring-Boot-style ``/actuator/health`` and ``/actuator/prometheus``, and
@@ -233,6 +234,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        if self.delayed_ms:  # the fault's delay was applied to this answer (tests check it, not the clock)
+            self.send_header("X-Lab-Delay-Ms", str(self.delayed_ms))
         self.end_headers()
         self.wfile.write(data)
 
@@ -240,10 +243,12 @@ class Handler(BaseHTTPRequestHandler):
         start = time.perf_counter()
         url = urlsplit(self.path)
         uri = url.path
+        self.delayed_ms = 0
         if CONFIG["delay"] and uri.startswith("/api/"):
             # A slow service is slow at its business endpoints; health and metrics stay fast, as
             # when a downstream dependency is slow (and Prometheus can still scrape it).
             time.sleep(CONFIG["delay"])
+            self.delayed_ms = int(CONFIG["delay"] * 1000)
         try:
             status = self._route(method, uri, parse_qs(url.query))
         except (BrokenPipeError, ConnectionResetError):

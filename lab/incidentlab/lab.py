@@ -229,11 +229,11 @@ class Lab:
                 cluster.wait_ready(self.cfg, timeout=60, pods_first=True)
 
     # -- traffic --------------------------------------------------------------
-    def pause_traffic(self, timeout: float = 20.0) -> None:
+    def pause_traffic(self, timeout: float = 20.0) -> bool:
         """Stop the traffic generator's requests; returns once none is in flight (its writes have landed).
 
         A generator that is not running, or is started later, sends nothing until `resume_traffic`,
-        `heal` (without a fault name), `down` or `up`.
+        `heal` (without a fault name), `down` or `up`. False when no generator runs to acknowledge it.
         """
         already = traffic.pause_requested(self.cfg)
         token = traffic.request_pause(self.cfg)
@@ -241,7 +241,7 @@ class Lab:
         while not traffic.pause_acknowledged(self.cfg, token):
             rec = self.procs.get("traffic")
             if rec is None or not rec.running:
-                return
+                return False
             if time.monotonic() > deadline:
                 if not already:
                     traffic.resume(self.cfg)
@@ -250,6 +250,7 @@ class Lab:
                     f"see {self.cfg.path('logs', 'traffic.log')}"
                 )
             time.sleep(0.02)
+        return True
 
     def resume_traffic(self) -> bool:
         """Let the traffic generator send again; True if it was paused."""

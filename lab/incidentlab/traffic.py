@@ -10,6 +10,9 @@ Pause and resume (tests that count the primary's transactions need it quiet): th
 file ``run/traffic.pause`` holds a token. While it exists no request starts; once none is in
 flight either, the generator writes the token to ``run/traffic.paused``, so whoever paused
 it knows the databases get no more writes from it. Deleting the control file resumes it.
+``run/traffic.held`` then counts the request loops that have come to the gate and been held
+since that pause ("<token> <held> <loops>"): once every loop has been held, each had its turn
+to send and did not, which a test can observe instead of waiting for a quiet while.
 A file rather than SIGSTOP: a stopped process cannot finish the requests it has sent, so a
 pause could never say when the last write has landed.
 """
@@ -69,6 +72,22 @@ def pause_acknowledged(cfg: LabConfig, token: str) -> bool:
     return _read(ack_file(cfg)) == token
 
 
+def held_file(cfg: LabConfig) -> Path:
+    return cfg.path("run", "traffic.held")
+
+
+def loops_held(cfg: LabConfig, token: str) -> tuple[int, int]:
+    """(loops held at the gate, loops) since the pause ``token``; (0, 0) before the generator says."""
+    parts = (_read(held_file(cfg)) or "").split()
+    if len(parts) != 3 or parts[0] != token:
+        return 0, 0
+    return int(parts[1]), int(parts[2])
+
+
+def pause_token(cfg: LabConfig) -> str | None:
+    return _read(pause_file(cfg))
+
+
 def pause_requested(cfg: LabConfig) -> bool:
     return pause_file(cfg).exists()
 
@@ -82,11 +101,37 @@ def resume(cfg: LabConfig) -> bool:
     return True
 
 
+def paused_since(cfg: LabConfig) -> float | None:
+    try:
+        return pause_file(cfg).stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
 def describe(cfg: LabConfig) -> str:
-    if not pause_requested(cfg):
+    since = paused_since(cfg)
+    if since is None:
         return "10 requests/s"
-    since = time.strftime("%H:%M:%S", time.localtime(pause_file(cfg).stat().st_mtime))
-    return f"paused since {since} (`incidentctl lab heal` resumes it)"
+    at = time.strftime("%H:%M:%S", time.localtime(since))
+    return f"paused since {at} (`incidentctl lab traffic resume` or `lab heal` resumes it)"
+
+
+def state(cfg: LabConfig, record=None) -> dict:
+    """The generator's state for scripts: running, paused (since when), and whether it has acknowledged the pause."""
+    since = paused_since(cfg)
+    token = _read(pause_file(cfg))
+    return {
+        "running": bool(record is not None and record.running),
+        "paused": since is not None,
+        "paused_since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)) if since is not None else None,
+        "drained": token is not None and pause_acknowledged(cfg, token),
+    }
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 class Traffic:
@@ -100,6 +145,8 @@ class Traffic:
         self.gate = threading.Condition()
         self.paused = False
         self.in_flight = 0
+        self.held: set[str] = set()  # loops held at the gate since the current pause
+        self.loops = 0
 
     def one(self, entry: str, service: str) -> str:
         post = random.random() < POST_SHARE
@@ -127,6 +174,7 @@ class Traffic:
                     self.in_flight += 1
                     return True
                 while self.paused and not self.stop.is_set():
+                    self.held.add(threading.current_thread().name)  # again after a new pause cleared it
                     self.gate.wait(0.5)
             # Spread the loops over the interval again, so a resume is no burst.
             if self.stop.wait(random.uniform(0, self.interval)):
@@ -154,7 +202,7 @@ class Traffic:
 
     def control(self) -> None:
         """Follow the pause file: pause (and acknowledge once drained) or resume."""
-        acked = None
+        acked, held_written = None, -1
         while not self.stop.wait(CONTROL_POLL):
             token = _read(pause_file(self.cfg))
             if token is None:
@@ -162,26 +210,33 @@ class Traffic:
                     with self.gate:
                         self.paused = False
                         self.gate.notify_all()
-                    with contextlib.suppress(FileNotFoundError):
-                        ack_file(self.cfg).unlink()
+                    for f in (ack_file(self.cfg), held_file(self.cfg)):
+                        with contextlib.suppress(FileNotFoundError):
+                            f.unlink()
                     print("traffic: resumed", flush=True)
-                acked = None
+                acked, held_written = None, -1
             elif token != acked:
                 with self.gate:
                     self.paused = True
+                    self.held.clear()
+                    self.gate.notify_all()  # loops already held count themselves for this pause too
                     self.gate.wait_for(lambda: self.in_flight == 0)
-                tmp = ack_file(self.cfg).with_suffix(".tmp")
-                tmp.write_text(token)
-                tmp.replace(ack_file(self.cfg))
-                acked = token
+                _write(ack_file(self.cfg), token)
+                acked, held_written = token, -1
                 print("traffic: paused, no request in flight", flush=True)
+            if acked is not None and len(self.held) != held_written:
+                held_written = len(self.held)
+                _write(held_file(self.cfg), f"{acked} {held_written} {self.loops}")
 
     def run(self, report_every: float = 30.0) -> None:
         self.paused = pause_requested(self.cfg)  # started while a pause is asked for: send nothing
         threading.Thread(target=self.control, daemon=True).start()
+        self.loops = len(ENTRY_POINTS) * len(SERVICES)
         for entry in ENTRY_POINTS:
             for service in SERVICES:
-                threading.Thread(target=self.loop, args=(entry, service), daemon=True).start()
+                threading.Thread(
+                    target=self.loop, args=(entry, service), name=f"{entry}/{service}", daemon=True
+                ).start()
         print(
             f"traffic: {len(ENTRY_POINTS) * len(SERVICES)} loops, one request every {self.interval:g}s each, "
             f"through {', '.join(ENTRY_POINTS)}",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -84,18 +86,28 @@ def test_business_endpoint_writes_and_reads_the_shop_database(service):
     assert body["rows"][0]["id"] >= 1
 
 
+def _records_count_line(base: str) -> str | None:
+    _, text = _get(base + "/actuator/prometheus")
+    return next(
+        (
+            ln
+            for ln in text.splitlines()
+            if ln.startswith("http_server_requests_seconds_count{") and 'uri="/api/records"' in ln
+        ),
+        None,
+    )
+
+
 def test_metrics_count_requests_by_uri_and_status(service):
     base, _ = service()
     for _ in range(3):
         _get(base + "/api/records")
-    _, text = _get(base + "/actuator/prometheus")
-    line = next(
-        ln
-        for ln in text.splitlines()
-        if ln.startswith("http_server_requests_seconds_count{") and 'uri="/api/records"' in ln
+    # The service counts a request once it has answered it, as a real one may: wait for the third.
+    line = wait_for(
+        lambda: (ln := _records_count_line(base)) and float(ln.rsplit(" ", 1)[1]) >= 3 and ln, 10, "3 requests counted"
     )
     assert 'status="200"' in line and line.endswith(" 3")
-    assert 'le="+Inf"' in text
+    assert 'le="+Inf"' in _get(base + "/actuator/prometheus")[1]
 
 
 def test_health_down_when_database_dies_and_up_when_it_returns(service, lab, healed):
@@ -118,13 +130,30 @@ def test_read_only_database_makes_health_down_with_the_reason(service):
     assert "read-only" in body["components"]["db"]["details"]["error"]
 
 
+def _read_until(proc, done, timeout: float) -> str:
+    """The process's stdout as it comes (read from the pipe itself, so that nothing waits in a buffer that
+    select cannot see), until ``done(lines)``; an assertion error at the deadline."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not done(data.decode().splitlines()):
+        left = deadline - time.monotonic()
+        assert left > 0, f"timed out after {timeout}s; got {data!r}"
+        if select.select([proc.stdout], [], [], left)[0]:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"the service closed its output; got {data!r}"
+            data += chunk
+    return data.decode()
+
+
 def test_logs_are_json_lines_on_stdout(service):
     base, proc = service()
     _get(base + "/api/records")
+    # The request's line is written after the answer: read until it comes, then stop the service.
+    seen = _read_until(proc, lambda lines: any('"msg": "request"' in ln for ln in lines), 10)
     proc.terminate()
-    lines = [json.loads(line) for line in proc.stdout.read().splitlines()]
-    assert lines[0]["msg"] == "started" and lines[0]["service"] == "order-service"
-    assert any(rec["msg"] == "request" and rec["path"] == "/api/records" for rec in lines)
+    records = [json.loads(line) for line in (seen + proc.stdout.read()).splitlines()]
+    assert records[0]["msg"] == "started" and records[0]["service"] == "order-service"
+    assert any(rec["msg"] == "request" and rec["path"] == "/api/records" for rec in records)
 
 
 def test_fail_on_start_exits_with_an_error(lab):

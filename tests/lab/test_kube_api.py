@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.request
 
 import pytest
@@ -169,21 +168,25 @@ def test_watch_streams_changes_and_resumes_from_a_resource_version(lab, scratch)
     core = client.CoreV1Api(api(lab, "primary"))
     start_rv = core.list_namespaced_config_map(scratch).metadata.resource_version
     seen: list[tuple[str, str, int]] = []
+    added = threading.Event()
 
     def watch_live():
         w = watch.Watch()
-        for ev in w.stream(core.list_namespaced_config_map, scratch, resource_version=start_rv, timeout_seconds=10):
+        for ev in w.stream(core.list_namespaced_config_map, scratch, resource_version=start_rv, timeout_seconds=30):
             seen.append((ev["type"], ev["object"].metadata.name, int(ev["object"].metadata.resource_version)))
+            added.set()
             if ev["type"] == "DELETED":
                 w.stop()
 
     t = threading.Thread(target=watch_live)
     t.start()
-    time.sleep(0.3)
     core.create_namespaced_config_map(scratch, {"metadata": {"name": "watched"}, "data": {"v": "1"}})
+    # Once the watch has delivered the creation it is streaming: the next changes reach it live.
+    assert added.wait(20), "the watch delivered nothing"
     core.patch_namespaced_config_map("watched", scratch, {"data": {"v": "2"}})
     core.delete_namespaced_config_map("watched", scratch)
-    t.join(15)
+    t.join(20)
+    assert not t.is_alive(), "the watch did not see the deletion"
     assert [(ty, n) for ty, n, _ in seen] == [("ADDED", "watched"), ("MODIFIED", "watched"), ("DELETED", "watched")]
     assert [rv for *_, rv in seen] == sorted({rv for *_, rv in seen})
 

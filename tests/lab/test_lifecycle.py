@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -58,6 +59,29 @@ def test_up_is_idempotent_and_down_leaves_no_process_or_port(own_lab):
     assert [name for name, port in cfg.ports.items() if port_open(port)] == []
     status = incidentctl("lab", "status", "--json", *opt)
     assert status.returncode == 1 and json.loads(status.stdout)["status"] == "down"
+
+
+def test_up_after_down_starts_with_the_global_entry_on_the_primary_region(own_lab):
+    lab_dir, opt = own_lab
+    assert incidentctl("lab", "up", *opt, "--port-base", str(PORT_BASE)).returncode == 0
+    cfg = LabConfig(lab_dir, PORT_BASE)
+
+    def entry() -> tuple[str, str]:
+        status = json.loads(incidentctl("lab", "status", "--json", *opt).stdout)
+        detail = {c["name"]: c["detail"] for c in status["components"]}["lb-global"]
+        with urllib.request.urlopen(cfg.url("lb-global", "/user-service/actuator/health"), timeout=5) as r:
+            return detail, r.headers["X-Lab-Region"]
+
+    # A failover, as traffic_failover does it: the other region's LB in upstream.conf, then a reload.
+    global_dir = lb.lb_dir(cfg, "global")
+    (global_dir / "upstream.conf").write_text(lb.render_upstream(cfg, "secondary"))
+    assert lb.reload(global_dir / "nginx.pid")
+    wait_for(lambda: entry() == ("UP via secondary", "secondary"), 30, "the global entry on the secondary region")
+
+    assert incidentctl("lab", "down", *opt).returncode == 0
+    assert incidentctl("lab", "up", *opt).returncode == 0
+    # A fresh lab: the primary region takes the traffic again, so its faults show in its alerts.
+    assert entry() == ("UP via primary", "primary")
 
 
 def test_up_cleans_up_after_a_killed_controller(own_lab):

@@ -81,9 +81,13 @@ def test_previous_logs_of_a_crashed_pod_are_collected(healed, tmp_path):
     def restarted():
         # The fault kills the healthy instance (restart 1), whose successor crashes at start (restart 2).
         now = restarts()
-        return now if now.keys() == before.keys() and all(now[n] >= before[n] + 2 for n in now) else None
+        if now.keys() != before.keys() or not all(now[n] >= before[n] + 2 for n in now):
+            return None
+        # A crashed instance's last lines reach its log a moment after it exits: wait for them too.
+        previous = [kubectl(lab, "primary", "logs", "-n", NS, n, "--previous", check=False).stdout for n in now]
+        return now if all("LAB_FAIL_ON_START" in text for text in previous) else None
 
-    wait_for(restarted, 60, "payment-service's pods to have crashed after the fault")
+    wait_for(restarted, 60, "payment-service's pods to have crashed after the fault, with their crash logged")
     res = run_module(
         "pod_logs",
         {

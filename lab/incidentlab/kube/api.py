@@ -21,8 +21,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from . import protobuf
 from . import resources as R
-from .errors import ApiError, bad_request, method_not_allowed, not_found, unsupported_media_type
+from .errors import (
+    ApiError,
+    bad_request,
+    invalid,
+    method_not_allowed,
+    no_route,
+    not_found,
+    unsupported_media_type,
+)
 from .objects import unknown_fields
 from .patch import CONTENT_TYPES, apply_patch
 from .selectors import parse_fields, parse_labels, selector_to_string
@@ -128,7 +137,10 @@ class Handler(BaseHTTPRequestHandler):
         if not raw:
             return None
         if ctype == "application/vnd.kubernetes.protobuf":
-            raise unsupported_media_type(ctype)
+            try:
+                return protobuf.decode(raw)
+            except (protobuf.ProtobufError, UnicodeDecodeError, IndexError) as exc:
+                raise unsupported_media_type(ctype, f"{exc}; send JSON (kubectl apply -f) instead") from None
         try:
             if ctype in ("application/yaml", "application/apply-patch+yaml"):
                 return yaml.safe_load(raw)
@@ -161,6 +173,7 @@ class Handler(BaseHTTPRequestHandler):
         q = parse_qs(url.query, keep_blank_values=True)
         self.warnings: list[str] = []
         self.user = None
+        self.served: R.Res | None = None
         self.body_read = False
         try:
             self.route(method, path, q)
@@ -171,7 +184,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as exc:  # an emulator bug must be a 500, not a dropped connection
             traceback.print_exc(file=sys.stderr)
-            err = ApiError(500, "InternalError", f"Internal error occurred: {exc}")
+            err = ApiError(500, "InternalError", f"Internal error occurred: {exc}", {"causes": [{"message": str(exc)}]})
             try:
                 self.drain_body()
                 self.send_json(500, err.status())
@@ -186,7 +199,11 @@ class Handler(BaseHTTPRequestHandler):
             )
             return self.send_json(code, body)
         auth = self.cluster.authorizer
-        self.user = auth.authenticate(self.headers.get("Authorization"))
+        self.user = auth.impersonate(
+            auth.authenticate(self.headers.get("Authorization")),
+            self.headers.get("Impersonate-User"),
+            self.headers.get_all("Impersonate-Group") or [],
+        )
         segs = path.strip("/").split("/")
         resource_path = (len(segs) >= 3 and segs[0] == "api") or (len(segs) >= 4 and segs[0] == "apis")
         if not resource_path:
@@ -219,15 +236,15 @@ class Handler(BaseHTTPRequestHandler):
         elif segs[0] == "apis" and len(segs) >= 2:
             if len(segs) == 2:
                 if segs[1] not in dict(R.GROUPS):
-                    raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                    raise no_route()
                 return self.send_json(200, R.api_group(segs[1]))
             group, version, rest = segs[1], segs[2], segs[3:]
         else:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise no_route()
         if not rest:
             body = R.resource_list(group, version)
             if body is None:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                raise no_route()
             return self.send_json(200, body)
         return self.resource_route(method, group, version, rest, q, accept)
 
@@ -242,7 +259,7 @@ class Handler(BaseHTTPRequestHandler):
         elif parts[0] == "apis" and len(parts) == 3:
             doc = R.openapi_gv_doc(parts[1], parts[2])
         if doc is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise no_route()
         return self.send_json(200, doc)
 
     # -- resources -----------------------------------------------------------------
@@ -257,20 +274,27 @@ class Handler(BaseHTTPRequestHandler):
                 ns, rest = rest[1], rest[2:]
         res = R.lookup(group, version, rest[0]) if rest else None
         if res is None or len(rest) > 3:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise no_route()
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if sub and res.sub(sub) is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise no_route()
         if res.namespaced and name and ns is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise no_route()
         self.cluster.authorizer.authorize(
             self.user, _verb(method, name, watch_path or _flag(q, "watch")), group, res.plural, sub, ns, name
         )
+        if res.review:
+            if method != "POST" or name is not None:
+                raise method_not_allowed(res.plural, res.group, _verb(method, name, False))
+            return self.review(res)
         if not res.stored:
             if method != "GET":
-                raise method_not_allowed()
+                raise method_not_allowed(res.plural, res.group, _verb(method, name, False))
             return self.metrics_api(res, ns, name, q)
+        # A served version converted from the stored one (autoscaling/v1) works on the stored objects.
+        self.served = res
+        res = R.stored_as(res)
         if name is None:
             if method == "GET":
                 if watch_path or _flag(q, "watch"):
@@ -290,6 +314,10 @@ class Handler(BaseHTTPRequestHandler):
             if method != "GET":
                 raise method_not_allowed()
             return self.logs(ns, name, q)
+        if sub == "eviction":
+            if method != "POST":
+                raise method_not_allowed()
+            return self.evict(ns, name, q)
         if sub == "scale":
             return self.scale(method, res, ns, name, q)
         if method == "GET":
@@ -305,11 +333,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.delete(res, ns, name, q)
         raise method_not_allowed()
 
+    def out(self, obj: dict) -> dict:
+        """A stored object as the version the request named shows it."""
+        return R.to_served(self.served, obj) if self.served is not None else obj
+
     def send_object(self, obj: dict, res: R.Res, accept: str, q: dict, code: int = 200) -> None:
         if "as=Table" in accept:
             include = (q.get("includeObject") or ["Metadata"])[0]
-            return self.send_json(code, to_table(res.kind, [obj], obj["metadata"].get("resourceVersion", ""), include))
-        return self.send_json(code, obj)
+            rv = obj["metadata"].get("resourceVersion", "")
+            return self.send_json(code, to_table(res.kind, [obj], rv, include, convert=self.out))
+        return self.send_json(code, self.out(obj))
 
     def _matcher(self, q: dict):
         labels = parse_labels((q.get("labelSelector") or [""])[0])
@@ -334,11 +367,18 @@ class Handler(BaseHTTPRequestHandler):
             items = items[:limit]
         if "as=Table" in accept:
             include = (q.get("includeObject") or ["Metadata"])[0]
-            table = to_table(res.kind, items, str(rv), include)
+            table = to_table(res.kind, items, str(rv), include, convert=self.out)
             table["metadata"].update({k: v for k, v in meta.items() if k != "resourceVersion"})
             return self.send_json(200, table)
+        served = self.served or res
         return self.send_json(
-            200, {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": meta, "items": items}
+            200,
+            {
+                "kind": served.list_kind,
+                "apiVersion": served.api_version,
+                "metadata": meta,
+                "items": [self.out(o) for o in items],
+            },
         )
 
     def watch(self, res: R.Res, ns: str | None, q: dict, accept: str) -> None:
@@ -376,15 +416,18 @@ class Handler(BaseHTTPRequestHandler):
                         last_bookmark = time.monotonic()
                         obj = {
                             "kind": res.kind,
-                            "apiVersion": res.api_version,
+                            "apiVersion": (self.served or res).api_version,
                             "metadata": {"resourceVersion": str(store.current_rv())},
                         }
                         self.chunk(json.dumps({"type": "BOOKMARK", "object": obj}).encode() + b"\n")
                     continue
                 etype, obj = ev
                 if as_table:
-                    obj = to_table(res.kind, [obj], obj["metadata"]["resourceVersion"], include, not headers_sent)
+                    rv = obj["metadata"]["resourceVersion"]
+                    obj = to_table(res.kind, [obj], rv, include, not headers_sent, convert=self.out)
                     headers_sent = True
+                else:
+                    obj = self.out(obj)
                 self.chunk(json.dumps({"type": etype, "object": obj}, separators=(",", ":")).encode() + b"\n")
             self.end_stream()
         except ApiError as exc:
@@ -393,10 +436,17 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             events.close()
 
-    def _body_object(self, res: R.Res) -> dict:
+    def _body_object(self, res: R.Res, old: dict | None = None) -> dict:
+        """The request's object, checked against the version it was sent to and converted to the stored one."""
         body = self.read_body()
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
+        served = self.served or res
+        self._check_kind(served, body)
+        return R.from_served(served, body, old) if self.served is not None else body
+
+    @staticmethod
+    def _check_kind(res: R.Res, body: dict) -> None:
         api_version, kind = body.get("apiVersion"), body.get("kind")
         if (api_version and api_version != res.api_version) or (kind and kind != res.kind):
             raise bad_request(
@@ -405,7 +455,6 @@ class Handler(BaseHTTPRequestHandler):
                 if api_version != res.api_version
                 else f"the kind in the data ({kind}) does not match the expected kind ({res.kind})"
             )
-        return body
 
     @staticmethod
     def _check_ns(body: dict, ns: str | None) -> None:
@@ -429,10 +478,10 @@ class Handler(BaseHTTPRequestHandler):
         self._field_validation(res, body, q)
         self._check_ns(body, ns)
         obj = self.cluster.store.create(res, body, ns, dry=_dry(q))
-        self.send_json(201, obj)
+        self.send_json(201, self.out(obj))
 
     def replace(self, res: R.Res, ns: str | None, name: str, sub: str | None, q: dict) -> None:
-        body = self._body_object(res)
+        body = self._body_object(res, self.cluster.store.find(res, ns or "", name) if self.served else None)
         self._field_validation(res, body, q)
         self._check_ns(body, ns)
         meta = body.setdefault("metadata", {})
@@ -442,7 +491,7 @@ class Handler(BaseHTTPRequestHandler):
         if res.namespaced:
             meta["namespace"] = ns
         obj = self.cluster.store.update(res, body, sub=sub, dry=_dry(q))
-        self.send_json(200, obj)
+        self.send_json(200, self.out(obj))
 
     def patch(self, res: R.Res, ns: str | None, name: str, sub: str | None, q: dict) -> None:
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -453,7 +502,9 @@ class Handler(BaseHTTPRequestHandler):
         store = self.cluster.store
         with store.lock:
             cur = store.get(res, ns or "", name)
-            new = apply_patch(kind, clone(cur), patch)
+            new = apply_patch(kind, clone(self.out(cur)), patch)
+            if self.served is not None:
+                new = R.from_served(self.served, new, cur)
             self._field_validation(res, new, q)
             meta = new.get("metadata") if isinstance(new.get("metadata"), dict) else {}
             if meta.get("name") != name or (res.namespaced and meta.get("namespace") != ns):
@@ -467,7 +518,7 @@ class Handler(BaseHTTPRequestHandler):
             if not (isinstance(patch, dict) and (patch.get("metadata") or {}).get("resourceVersion")):
                 meta["resourceVersion"] = cur["metadata"]["resourceVersion"]
             obj = store.update(res, new, sub=sub, dry=_dry(q))
-        self.send_json(200, obj)
+        self.send_json(200, self.out(obj))
 
     def _delete_options(self, q: dict) -> dict:
         body = self.read_body()
@@ -485,7 +536,7 @@ class Handler(BaseHTTPRequestHandler):
         opts = self._delete_options(q)
         obj, gone = self.cluster.store.delete(res, ns or "", name, opts, dry=_dry(q, opts))
         if res.plural == "pods" or not gone:
-            return self.send_json(200, obj)
+            return self.send_json(200, self.out(obj))
         details = {"name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"]["uid"]}
         self.send_json(
             200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
@@ -503,15 +554,15 @@ class Handler(BaseHTTPRequestHandler):
                 obj, _ = store.delete(
                     res, o["metadata"].get("namespace", ""), o["metadata"]["name"], opts, dry=_dry(q, opts)
                 )
-                deleted.append(obj)
+                deleted.append(self.out(obj))
             except ApiError as exc:
                 if exc.code != 404:
                     raise
         self.send_json(
             200,
             {
-                "kind": res.list_kind,
-                "apiVersion": res.api_version,
+                "kind": (self.served or res).list_kind,
+                "apiVersion": (self.served or res).api_version,
                 "metadata": {"resourceVersion": str(store.current_rv())},
                 "items": deleted,
             },
@@ -590,6 +641,75 @@ class Handler(BaseHTTPRequestHandler):
             self.end_stream()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def evict(self, ns: str, name: str, q: dict) -> None:
+        """POST pods/NAME/eviction (policy/v1 Eviction): 201 Success, or 429 when a budget forbids it."""
+        from .disruption import evict
+
+        body = self.read_body()
+        if body is not None:
+            if not isinstance(body, dict):
+                raise bad_request("the body of the request must be an Eviction object")
+            if body.get("kind") not in (None, "Eviction") or body.get("apiVersion") not in (
+                None,
+                "policy/v1",
+                "policy/v1beta1",
+            ):
+                raise bad_request(f"the body of the request must be a policy/v1 Eviction, not {body.get('kind')}")
+            if (body.get("metadata") or {}).get("name") not in (None, "", name):
+                raise bad_request("name in URL does not match name in Eviction object")
+        opts = (body or {}).get("deleteOptions") or {}
+        evict(self.cluster.store, ns, name, opts if isinstance(opts, dict) else {}, dry=_dry(q))
+        self.send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+
+    def review(self, res: R.Res) -> None:
+        """Self/SubjectAccessReview and SelfSubjectReview: answered from the same tokens and policy as requests."""
+        from .auth import User, admin_info
+
+        body = self.read_body()
+        if not isinstance(body, dict):
+            raise bad_request(f"the body of the request must be a {res.kind} object")
+        self._check_kind(res, body)
+        head = {"kind": res.kind, "apiVersion": res.api_version, "metadata": {"creationTimestamp": None}}
+        if res.kind == "SelfSubjectReview":
+            info = self.user.info() if self.user is not None else admin_info()
+            return self.send_json(201, {**head, "status": {"userInfo": info}})
+        spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+        user = self.user
+        if res.kind == "SubjectAccessReview":
+            if not spec.get("user") and not spec.get("groups"):
+                raise invalid(
+                    res.kind, "", [("spec.user", 'Invalid value: "": at least one of user or group must be specified')]
+                )
+            user = User(spec.get("user") or "", tuple(spec.get("groups") or ()), spec.get("uid") or "")
+        ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+        if bool(ra) == bool(nra):
+            raise invalid(
+                res.kind,
+                "",
+                [
+                    (
+                        "spec.resourceAttributes",
+                        "Invalid value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
+                    )
+                ],
+                res.group,
+            )
+        auth = self.cluster.authorizer
+        if ra:
+            allowed, reason = auth.decide(
+                user,
+                ra.get("verb") or "",
+                ra.get("group") or "",
+                ra.get("resource") or "",
+                ra.get("subresource") or None,
+                ra.get("namespace") or None,
+                ra.get("name") or None,
+            )
+        else:
+            allowed, reason = auth.decide_path(user, nra.get("path") or "")
+        status = {"allowed": allowed, **({"reason": reason} if reason else {})}
+        self.send_json(201, {**head, "spec": spec, "status": status})
 
     def metrics_api(self, res: R.Res, ns: str | None, name: str | None, q: dict) -> None:
         if not self.cluster.metrics_served():

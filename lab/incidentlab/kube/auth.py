@@ -10,6 +10,12 @@ and 403 answers.
 
 Requests without an ``Authorization`` header stay what they always were in the lab: the
 admin (the kubeconfig's user is empty). Admin endpoints under ``/_lab/`` are never checked.
+
+The same decisions answer ``SelfSubjectAccessReview``/``SubjectAccessReview``
+(``kubectl auth can-i``) and ``SelfSubjectReview`` (``kubectl auth whoami``), and
+impersonation (``kubectl --as USER --as-group GROUP``) lets the admin ask as another user, as
+kube-apiserver's impersonation filter does. Every authenticated user may review its own access,
+as the default RBAC role ``system:basic-user`` allows.
 """
 
 from __future__ import annotations
@@ -22,12 +28,25 @@ from pathlib import Path
 from .errors import ApiError
 
 READ_VERBS = ("get", "list", "watch")
+ADMIN_NAME = "lab-admin"
+ADMIN_GROUPS = ("system:masters", "system:authenticated")
+NO_MATCH = "No policy matched."
 
 
 class User:
-    def __init__(self, name: str, groups: tuple[str, ...]):
+    def __init__(self, name: str, groups: tuple[str, ...], uid: str = ""):
         self.name = name
         self.groups = groups
+        self.uid = uid
+
+    def info(self) -> dict:
+        """The userInfo of an authentication review (system:authenticated added, as the server does)."""
+        groups = list(self.groups) + ([] if "system:authenticated" in self.groups else ["system:authenticated"])
+        return {"username": self.name, **({"uid": self.uid} if self.uid else {}), "groups": groups}
+
+
+def admin_info() -> dict:
+    return {"username": ADMIN_NAME, "groups": list(ADMIN_GROUPS)}
 
 
 def _unauthorized() -> ApiError:
@@ -53,7 +72,7 @@ class Authorizer:
                 for row in csv.reader(fh):
                     if len(row) >= 3 and row[0].strip() and not row[0].startswith("#"):
                         groups = tuple(g.strip() for g in row[3].split(",") if g.strip()) if len(row) > 3 else ()
-                        tokens[row[0].strip()] = User(row[1].strip(), groups)
+                        tokens[row[0].strip()] = User(row[1].strip(), groups, row[2].strip())
         policies = []
         if self.policy_path.exists():
             for line in self.policy_path.read_text().splitlines():
@@ -75,12 +94,80 @@ class Authorizer:
             raise _unauthorized()
         return user
 
+    def impersonate(self, user: User | None, as_user: str | None, as_groups: list[str]) -> User | None:
+        """The user a request acts as: ``Impersonate-User``/``-Group`` when the requester may impersonate."""
+        if not as_user:
+            if as_groups:
+                raise ApiError(
+                    500,
+                    "InternalError",
+                    "Internal error occurred: requested [" + ", ".join(as_groups) + "] without impersonating a user",
+                    {"causes": [{"message": "impersonating groups requires a user"}]},
+                )
+            return user
+        allowed, _ = self.decide(user, "impersonate", "", "users", None, None, as_user)
+        if not allowed:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'users "{as_user}" is forbidden: User "{user.name if user else ADMIN_NAME}" cannot impersonate '
+                'resource "users" in API group "" at the cluster scope',
+                {"name": as_user, "kind": "users"},
+            )
+        return User(as_user, tuple(as_groups))
+
     @staticmethod
     def _subject(spec: dict, user: User) -> bool:
         u, g = spec.get("user", ""), spec.get("group", "")
         if not u and not g:
             return False
         return (not u or u in ("*", user.name)) and (not g or g == "*" or g in user.groups)
+
+    def _policies_now(self) -> list[dict]:
+        with self.lock:
+            self._reload()
+            return list(self._policies)
+
+    def decide(
+        self,
+        user: User | None,
+        verb: str,
+        group: str,
+        resource: str,
+        sub: str | None,
+        namespace: str | None,
+        name: str | None,
+    ) -> tuple[bool, str]:
+        """(allowed, reason) of a resource request, as ABAC decides it (the admin may do anything)."""
+        if user is None or "system:masters" in user.groups:
+            return True, ""
+        if group in ("authorization.k8s.io", "authentication.k8s.io") and resource in (
+            "selfsubjectaccessreviews",
+            "selfsubjectrulesreviews",
+            "selfsubjectreviews",
+        ):
+            return True, ""  # system:basic-user
+        for spec in self._policies_now():
+            if not self._subject(spec, user) or (spec.get("readonly") and verb not in READ_VERBS):
+                continue
+            if spec.get("namespace") not in ("*", namespace or ""):
+                continue
+            if spec.get("resource") not in ("*", resource) or spec.get("apiGroup") not in ("*", group):
+                continue
+            return True, ""
+        return False, NO_MATCH
+
+    def decide_path(self, user: User | None, path: str) -> tuple[bool, str]:
+        """(allowed, reason) of a non-resource request (discovery, /version, /openapi)."""
+        if user is None or "system:masters" in user.groups:
+            return True, ""
+        for spec in self._policies_now():
+            allowed = spec.get("nonResourcePath")
+            if not allowed or not self._subject(spec, user):
+                continue
+            if allowed == "*" or allowed == path or (allowed.endswith("*") and path.startswith(allowed[:-1])):
+                return True, ""
+        return False, NO_MATCH
 
     def authorize(
         self,
@@ -93,18 +180,7 @@ class Authorizer:
         name: str | None,
     ) -> None:
         """403 unless a policy line allows this resource request."""
-        if user is None:
-            return
-        with self.lock:
-            self._reload()
-            policies = list(self._policies)
-        for spec in policies:
-            if not self._subject(spec, user) or (spec.get("readonly") and verb not in READ_VERBS):
-                continue
-            if spec.get("namespace") not in ("*", namespace or ""):
-                continue
-            if spec.get("resource") not in ("*", resource) or spec.get("apiGroup") not in ("*", group):
-                continue
+        if self.decide(user, verb, group, resource, sub, namespace, name)[0]:
             return
         what = f"{resource}/{sub}" if sub else resource
         qualified = f"{resource}.{group}" if group else resource
@@ -121,15 +197,6 @@ class Authorizer:
 
     def authorize_path(self, user: User | None, path: str) -> None:
         """403 unless a policy line allows this non-resource path (discovery, /version, /openapi)."""
-        if user is None:
+        if self.decide_path(user, path)[0]:
             return
-        with self.lock:
-            self._reload()
-            policies = list(self._policies)
-        for spec in policies:
-            allowed = spec.get("nonResourcePath")
-            if not allowed or not self._subject(spec, user):
-                continue
-            if allowed == "*" or allowed == path or (allowed.endswith("*") and path.startswith(allowed[:-1])):
-                return
         raise ApiError(403, "Forbidden", f'forbidden: User "{user.name}" cannot get path "{path}": No policy matched.')

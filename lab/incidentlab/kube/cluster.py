@@ -114,9 +114,9 @@ def start_emulator(
     table.start(f"kube-{region}", argv, log_path=cfg.path("logs", f"kube-{region}.log"), env=env)
 
 
-def start_global_lb(cfg: LabConfig, table: ProcessTable, region: str = "primary") -> None:
+def start_global_lb(cfg: LabConfig, table: ProcessTable, region: str = "primary", keep_upstream: bool = False) -> None:
     _require_free(cfg, ["lb-global"])
-    lb.write_global(cfg, region)
+    lb.write_global(cfg, region, keep_upstream)
     table.start("lb-global", lb.nginx_argv(cfg, "global"), log_path=cfg.path("logs", "lb-global.log"))
 
 
@@ -304,7 +304,7 @@ def restarters(cfg: LabConfig, table: ProcessTable, secrets: dict[str, str]) -> 
 
     def global_lb() -> None:
         table.stop("lb-global")
-        start_global_lb(cfg, table)
+        start_global_lb(cfg, table, keep_upstream=True)  # a failover done before it died stays
 
     def traffic() -> None:
         table.stop("traffic")

@@ -1,21 +1,24 @@
 """The control plane's controllers, level-triggered over the whole (small) store.
 
 One thread runs a reconcile pass whenever the store changes (and at least every second):
-scheduler, namespace and garbage collector, deployment, replica set, endpoints; the HPA
-runs on its own period. The deployment logic follows kube-controller-manager's
+scheduler, namespace and garbage collector, deployment, replica set, statefulset, daemonset,
+job, disruption budgets, endpoints; the HPA runs on its own period, node leases are renewed
+every 10 s. The deployment logic follows kube-controller-manager's
 (pkg/controller/deployment): pod-template-hash, rolling updates bounded by maxSurge and
-maxUnavailable, revisions, and the Available/Progressing conditions with
-progressDeadlineSeconds.
+maxUnavailable, revisions, pausing (``spec.paused``: no new replica set, scaling only), and
+the Available/Progressing conditions with progressDeadlineSeconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import threading
 import time
 import traceback
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .errors import ApiError
@@ -34,6 +37,9 @@ REVISION = "deployment.kubernetes.io/revision"
 PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public"}
 
 PODS, RS, DEPLOY = res("pods"), res("replicasets.apps"), res("deployments.apps")
+LEASES = res("leases.coordination.k8s.io")
+LEASE_RENEW = 10.0  # the kubelet renews its node's lease every 10 s (leaseDurationSeconds 40)
+QUIET_KEYS = {"events", LEASES.key}  # writes that give the controllers nothing to do
 SVC, EP, NS, NODES = res("services"), res("endpoints"), res("namespaces"), res("nodes")
 HPA = res("horizontalpodautoscalers.autoscaling")
 STS, DS = res("statefulsets.apps"), res("daemonsets.apps")
@@ -156,23 +162,33 @@ class ControllerManager:
         self.recommendations: dict[str, list[tuple[float, int]]] = {}
         self.on_endpoints: list = []
         self.revisions: dict[str, dict[str, dict]] = {}  # statefulset uid -> revision name -> pod template
-        store.listeners.append(lambda ev: ev.key != "events" and self.wake.set())
+        self.passes = 0  # reconcile passes done: a pass after a change proves the controllers saw it
+        self.autoscaler_passes = 0  # HPA syncs done, likewise
+        from .jobs import JobTracker
+
+        self.jobs = JobTracker()
+        store.listeners.append(lambda ev: ev.key not in QUIET_KEYS and self.wake.set())
 
     def start(self) -> None:
         threading.Thread(target=self._loop, name="controllers", daemon=True).start()
 
     def _loop(self) -> None:
-        last_hpa = last_gc = 0.0
+        last_hpa = last_gc = last_lease = 0.0
         while not self.stopping:
             self.wake.wait(1.0)
             self.wake.clear()
             time.sleep(0.02)  # let a burst of writes land before reconciling
             try:
                 self.reconcile()
+                self.passes += 1
                 now = time.monotonic()
+                if now - last_lease >= LEASE_RENEW:
+                    last_lease = now
+                    self.renew_leases()
                 if now - last_hpa >= self.hpa_period:
                     last_hpa = now
                     self.autoscale()
+                    self.autoscaler_passes += 1
                 if now - last_gc >= 60:
                     last_gc = now
                     self.events.expire()
@@ -180,7 +196,7 @@ class ControllerManager:
                 traceback.print_exc()
 
     def reconcile(self) -> None:
-        from . import podsets  # it builds on this module's helpers
+        from . import disruption, jobs, podsets  # they build on this module's helpers
 
         self.schedule()
         self.namespaces()
@@ -193,6 +209,9 @@ class ControllerManager:
             self._guard(lambda o: podsets.sync_statefulset(self, o), sts)
         for ds in self.store.items(DS):
             self._guard(lambda o: podsets.sync_daemonset(self, o), ds)
+        for job in self.store.items(jobs.JOB):
+            self._guard(lambda o: jobs.sync_job(self, o, self.jobs), job)
+        disruption.sync_budgets(self)
         self.endpoints()
 
     @staticmethod
@@ -203,6 +222,30 @@ class ControllerManager:
             if exc.code not in (404, 409):
                 raise
 
+    # -- node leases -------------------------------------------------------------------
+    def renew_leases(self) -> None:
+        """What each node's kubelet does: renew its Lease in kube-node-lease (created when missing)."""
+        renew = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for node in self.store.items(NODES):
+            name = _meta(node)["name"]
+            if self.store.find(NS, "", "kube-node-lease") is None:
+                return
+            if self.store.find(LEASES, "kube-node-lease", name) is None:
+                lease = {
+                    "metadata": {
+                        "name": name,
+                        "namespace": "kube-node-lease",
+                        "ownerReferences": [
+                            {"apiVersion": "v1", "kind": "Node", "name": name, "uid": _meta(node)["uid"]}
+                        ],
+                    },
+                    "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renew},
+                }
+                with contextlib.suppress(ApiError):
+                    self.store.create(LEASES, lease, "kube-node-lease")
+            else:
+                self.store.mutate(LEASES, "kube-node-lease", name, lambda x: x["spec"].__setitem__("renewTime", renew))
+
     # -- scheduler -------------------------------------------------------------------
     def schedule(self) -> None:
         pending = [
@@ -210,15 +253,18 @@ class ControllerManager:
         ]
         if not pending:
             return
-        nodes = [
+        all_nodes = self.store.items(NODES)
+        cordoned = [n for n in all_nodes if (n.get("spec") or {}).get("unschedulable")]
+        not_ready = [
             n
-            for n in self.store.items(NODES)
-            if not (n.get("spec") or {}).get("unschedulable")
-            and any(
+            for n in all_nodes
+            if n not in cordoned
+            and not any(
                 c.get("type") == "Ready" and c.get("status") == "True"
                 for c in (n.get("status") or {}).get("conditions") or []
             )
         ]
+        nodes = [n for n in all_nodes if n not in cordoned and n not in not_ready]
         load = {_meta(n)["name"]: 0 for n in nodes}
         for p in self.store.items(PODS):
             if p["spec"].get("nodeName") in load:
@@ -227,7 +273,12 @@ class ControllerManager:
             want = pod["spec"].get("nodeSelector") or {}
             fits = [n for n in nodes if all((_meta(n).get("labels") or {}).get(k) == v for k, v in want.items())]
             if not fits:
-                self._unschedulable(pod, len(nodes))
+                reasons = {
+                    "node(s) were unschedulable": len(cordoned),
+                    "node(s) had untolerated taint {node.kubernetes.io/not-ready: }": len(not_ready),
+                    "node(s) didn't match Pod's node affinity/selector": len(nodes),
+                }
+                self._unschedulable(pod, len(all_nodes), reasons)
                 continue
             node = min(fits, key=lambda n: (load[_meta(n)["name"]], _meta(n)["name"]))
             name = _meta(node)["name"]
@@ -255,7 +306,15 @@ class ControllerManager:
             "default-scheduler",
         )
 
-    def _unschedulable(self, pod: dict, total: int) -> None:
+    def _unschedulable(self, pod: dict, total: int, reasons: dict[str, int]) -> None:
+        """PodScheduled False with the scheduler's message, e.g. "0/3 nodes are available: 3 node(s) were
+        unschedulable. preemption: ..."."""
+        parts = sorted(f"{n} {why}" for why, n in reasons.items() if n)
+        message = (
+            f"0/{total} nodes are available: {', '.join(parts)}. preemption: 0/{total} nodes are available: "
+            f"{total} Preemption is not helpful for scheduling."
+        )
+
         def mark(p: dict) -> None:
             conds = [c for c in p["status"].get("conditions") or [] if c["type"] != "PodScheduled"]
             conds.append(
@@ -265,14 +324,13 @@ class ControllerManager:
                     "reason": "Unschedulable",
                     "lastProbeTime": None,
                     "lastTransitionTime": now_iso(),
-                    "message": f"0/{total} nodes are available: {total} node(s) didn't match Pod's node "
-                    "affinity/selector.",
+                    "message": message,
                 }
             )
             p["status"]["conditions"] = conds
 
         cur = get_condition(pod.get("status") or {}, "PodScheduled")
-        if not cur or cur.get("reason") != "Unschedulable":
+        if not cur or cur.get("reason") != "Unschedulable" or cur.get("message") != message:
             self.store.mutate(PODS, _meta(pod)["namespace"], _meta(pod)["name"], mark, sub="status")
 
     # -- namespaces and garbage collection -----------------------------------------
@@ -376,6 +434,13 @@ class ControllerManager:
         old = [r for r in rss if r is not new_rs]
         max_rev = max((int((_meta(r).get("annotations") or {}).get(REVISION, "0")) for r in old), default=0)
         status = clone(d.get("status") or {})
+        self._paused_condition(d, status)
+        if d["spec"].get("paused"):
+            # A paused deployment starts no rollout: no new replica set, only scaling (checkPausedConditions, sync).
+            self._scale_paused(d, new_rs, old)
+            self._sync_status(d, status, paused=True)
+            self._cleanup(d)
+            return
         if new_rs is None:
             new_rs = self._create_rs(d, rss, max_rev + 1)
             if new_rs is None:
@@ -416,13 +481,50 @@ class ControllerManager:
                 )
                 or d
             )
-        if not d["spec"].get("paused"):
-            if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
-                self._recreate(d, new_rs, old)
-            else:
-                self._rolling(d, new_rs, old)
+        if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
+            self._recreate(d, new_rs, old)
+        else:
+            self._rolling(d, new_rs, old)
         self._sync_status(d, status)
         self._cleanup(d)
+
+    @staticmethod
+    def _paused_condition(d: dict, status: dict) -> None:
+        """Progressing Unknown with reason DeploymentPaused / DeploymentResumed, as checkPausedConditions does."""
+        if d["spec"].get("progressDeadlineSeconds") is None:
+            return
+        cond = get_condition(status, "Progressing")
+        if cond is not None and cond.get("reason") == "ProgressDeadlineExceeded":
+            return
+        paused_before = cond is not None and cond.get("reason") == "DeploymentPaused"
+        if d["spec"].get("paused") and not paused_before:
+            set_condition(status, _condition("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused"))
+        elif not d["spec"].get("paused") and paused_before:
+            set_condition(status, _condition("Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed"))
+
+    def _scale_paused(self, d: dict, new_rs: dict | None, old: list[dict]) -> None:
+        """A paused deployment still follows spec.replicas, on the replica sets it has."""
+        replicas = d["spec"].get("replicas", 1)
+        all_rs = [r for r in [*old, new_rs] if r is not None and not _meta(r).get("deletionTimestamp")]
+        if not all_rs:
+            return
+        active = [r for r in all_rs if r["spec"].get("replicas", 0) > 0]
+        if new_rs is not None and not any(r["spec"].get("replicas", 0) for r in old):
+            self._scale_rs(d, new_rs, replicas)
+            return
+        if len(active) <= 1:
+            rev = lambda r: int((_meta(r).get("annotations") or {}).get(REVISION, "0"))  # noqa: E731
+            self._scale_rs(d, active[0] if active else max(all_rs, key=rev), replicas)
+            return
+        # Several replica sets carry pods (a rollout paused halfway): the newest takes the difference.
+        diff = replicas - sum(r["spec"].get("replicas", 0) for r in active)
+        for r in sorted(active, key=lambda r: _meta(r)["creationTimestamp"], reverse=True):
+            if diff == 0:
+                break
+            cur = r["spec"].get("replicas", 0)
+            to = max(0, cur + diff)
+            diff -= to - cur
+            self._scale_rs(d, r, to)
 
     def _create_rs(self, d: dict, existing: list[dict], revision: int) -> dict | None:
         template = clone(d["spec"]["template"])
@@ -559,7 +661,7 @@ class ControllerManager:
             return  # wait until every old pod is gone
         self._scale_rs(d, new_rs, d["spec"].get("replicas", 1))
 
-    def _sync_status(self, d: dict, status: dict) -> None:
+    def _sync_status(self, d: dict, status: dict, paused: bool = False) -> None:
         ns, name = _meta(d)["namespace"], _meta(d)["name"]
         d = self.store.find(DEPLOY, ns, name) or d
         rss = self._owned(RS, d)
@@ -605,6 +707,8 @@ class ControllerManager:
         deadline = d["spec"].get("progressDeadlineSeconds")
         if deadline is None:
             new["conditions"] = [c for c in new["conditions"] if c["type"] != "Progressing"]
+        elif paused:
+            pass  # a paused deployment's progress is not estimated (syncDeploymentStatus)
         elif not complete_before:
             complete = (
                 new["updatedReplicas"] == replicas

@@ -1,6 +1,22 @@
-"""API errors as kube-apiserver reports them: a ``Status`` object with code and reason."""
+"""API errors as kube-apiserver reports them: a ``Status`` object with code and reason.
+
+The reasons that kube-apiserver sends with ``details`` (apimachinery's errors.NewNotFound,
+NewForbidden, NewMethodNotSupported, ...) always carry it here too, empty or not: clients
+read it without checking (``kubectl debug`` dereferences ``details`` of a 404).
+"""
 
 from __future__ import annotations
+
+WITH_DETAILS = {
+    "NotFound",
+    "AlreadyExists",
+    "Conflict",
+    "Invalid",
+    "Forbidden",
+    "MethodNotAllowed",
+    "TooManyRequests",
+    "InternalError",
+}
 
 
 class ApiError(Exception):
@@ -23,6 +39,8 @@ class ApiError(Exception):
         }
         if self.details is not None:
             body["details"] = self.details
+        elif self.reason in WITH_DETAILS:
+            body["details"] = {}
         return body
 
 
@@ -73,21 +91,38 @@ def invalid(kind: str, name: str, causes: list[tuple[str, str]], group: str = ""
     return ApiError(422, "Invalid", f'{gk} "{name}" is invalid: {text}', details)
 
 
+def no_route() -> ApiError:
+    """A path no resource serves (the real server's NotFound handler: empty details)."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
-    return ApiError(405, "MethodNotAllowed", message)
+def method_not_allowed(resource: str = "", group: str = "", verb: str = "") -> ApiError:
+    if not resource:
+        return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {})
+    details = {"kind": resource, **({"group": group} if group else {})}
+    return ApiError(
+        405,
+        "MethodNotAllowed",
+        f'{verb} is not supported on resources of kind "{qualified(resource, group)}"',
+        details,
+    )
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
+def unsupported_media_type(content_type: str, why: str = "") -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f"the body of the request was in an unknown format ({content_type}) - accepted media types include: "
-        "application/json, application/yaml",
+        f"the body of the request was in an unknown format ({content_type})"
+        + (f": {why}" if why else " - accepted media types include: application/json, application/yaml"),
     )
+
+
+def too_many_requests(message: str, causes: list[dict] | None = None) -> ApiError:
+    return ApiError(429, "TooManyRequests", message, {"causes": causes} if causes else {})
 
 
 def forbidden(resource: str, name: str, why: str, group: str = "") -> ApiError:

@@ -148,7 +148,9 @@ def render_upstream(cfg: LabConfig, region: str) -> str:
     )
 
 
-def write_global(cfg: LabConfig, region: str = "primary") -> Path:
+def write_global(cfg: LabConfig, region: str = "primary", keep_upstream: bool = False) -> Path:
+    """The global entry point's config; its upstream is ``region``'s LB unless ``keep_upstream`` keeps the region
+    a failover chose (a restart of lb-global alone, by `lab heal`)."""
     d = lb_dir(cfg, "global")
     (d / "tmp").mkdir(parents=True, exist_ok=True)
     server = f"""    server {{
@@ -163,7 +165,7 @@ def write_global(cfg: LabConfig, region: str = "primary") -> Path:
 """
     (d / "nginx.conf").write_text(_main_conf(d, "upstream.conf", server))
     up = d / "upstream.conf"
-    if not up.exists():
+    if not (keep_upstream and up.exists()):
         up.write_text(render_upstream(cfg, region))
     return d / "nginx.conf"
 

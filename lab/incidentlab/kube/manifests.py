@@ -183,33 +183,36 @@ def system_objects(region: str) -> list[dict]:
             ],
         },
     }
-    proxies = [
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "generateName": "kube-proxy-",
-                "namespace": "kube-system",
-                "labels": {"k8s-app": "kube-proxy"},
+    # kube-proxy runs as a DaemonSet, as kubeadm installs it: one pod per node, left alone by a drain.
+    proxy_labels = {"k8s-app": "kube-proxy"}
+    proxy = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "kube-proxy", "namespace": "kube-system", "labels": dict(proxy_labels)},
+        "spec": {
+            "selector": {"matchLabels": dict(proxy_labels)},
+            "template": {
+                "metadata": {"labels": dict(proxy_labels)},
+                "spec": {
+                    "priorityClassName": "system-node-critical",
+                    "terminationGracePeriodSeconds": 5,
+                    "nodeSelector": {"kubernetes.io/os": "linux"},
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [
+                        {
+                            "name": "kube-proxy",
+                            "image": f"registry.k8s.io/kube-proxy:{KUBELET_VERSION}",
+                            "command": ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"],
+                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                            "resources": {"requests": {"cpu": "100m"}},
+                        }
+                    ],
+                },
             },
-            "spec": {
-                "nodeName": node,
-                "priorityClassName": "system-node-critical",
-                "terminationGracePeriodSeconds": 5,
-                "containers": [
-                    {
-                        "name": "kube-proxy",
-                        "image": f"registry.k8s.io/kube-proxy:{KUBELET_VERSION}",
-                        "command": ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"],
-                        "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
-                        "resources": {"requests": {"cpu": "100m"}},
-                    }
-                ],
-            },
-        }
-        for node in node_names(region)
-    ]
-    return [coredns, dns_svc, metrics, *proxies]
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+        },
+    }
+    return [coredns, dns_svc, metrics, proxy]
 
 
 def service_objects(db: DbParams, progress_deadline: int = 30) -> list[dict]:

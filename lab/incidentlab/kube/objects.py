@@ -164,8 +164,21 @@ def _defaults(kind: str, obj: dict, ctx: dict) -> None:
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         obj.setdefault("status", {}).setdefault("phase", "Active")
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+    elif kind == "Job" and isinstance(spec, dict):
+        job_defaults(obj, ctx.get("uid"))
+        tmpl = spec.get("template")
+        if isinstance(tmpl, dict) and isinstance(tmpl.get("spec"), dict):
+            pod_spec_defaults(tmpl["spec"])
+            tmpl.setdefault("metadata", {}).setdefault("creationTimestamp", None)
+        obj.setdefault("status", {})
+    elif kind == "PodDisruptionBudget":
+        obj.setdefault("spec", {})
+        obj.setdefault("status", {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0})
     elif kind == "HorizontalPodAutoscaler" and isinstance(spec, dict):
         spec.setdefault("minReplicas", 1)
+        if not spec.get("metrics"):  # autoscaling/v2's default: 80% CPU
+            target = {"type": "Utilization", "averageUtilization": 80}
+            spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": target}}]
         behavior = spec.setdefault("behavior", {})
         up = behavior.setdefault("scaleUp", {})
         up.setdefault("stabilizationWindowSeconds", 0)
@@ -178,6 +191,36 @@ def _defaults(kind: str, obj: dict, ctx: dict) -> None:
         down.setdefault("selectPolicy", "Max")
         down.setdefault("policies", [{"type": "Percent", "value": 100, "periodSeconds": 15}])
         obj.setdefault("status", {"currentReplicas": 0, "desiredReplicas": 0})
+
+
+def job_defaults(obj: dict, uid: str | None) -> None:
+    """What the API server sets on a job: its defaults and, at creation, the selector on its uid and the
+    matching pod labels (the job's own labels, when it has none, are its pods')."""
+    spec = obj["spec"]
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    tmpl = spec.setdefault("template", {})
+    if not isinstance(tmpl, dict) or not uid:
+        return
+    labels = tmpl.setdefault("metadata", {}).setdefault("labels", {})
+    if not spec.get("manualSelector"):
+        name = obj["metadata"].get("name", "")
+        labels.update(
+            {
+                "batch.kubernetes.io/controller-uid": uid,
+                "batch.kubernetes.io/job-name": name,
+                "controller-uid": uid,
+                "job-name": name,
+            }
+        )
+        spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    if not obj["metadata"].get("labels"):
+        obj["metadata"]["labels"] = dict(labels)
 
 
 # -- validation ---------------------------------------------------------------------
@@ -301,9 +344,66 @@ def _validate_data(obj: dict, errs: list, is_secret: bool) -> None:
                     errs.append((f"{field}[{k}]", "Invalid value: illegal base64 data"))
 
 
+def _intstr_ok(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return isinstance(value, str) and value.endswith("%") and value[:-1].isdigit() and int(value[:-1]) <= 100
+
+
+def _validate_job(obj: dict, errs: list) -> None:
+    from .selectors import selector_from_match
+
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    for f in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+        v = spec.get(f)
+        if v is not None and (not isinstance(v, int) or v < (1 if f == "activeDeadlineSeconds" else 0)):
+            errs.append((f"spec.{f}", f"Invalid value: {v}: must be greater than or equal to 0"))
+    if spec.get("completionMode", "NonIndexed") != "NonIndexed":
+        errs.append(("spec.completionMode", 'Unsupported value: the lab runs only "NonIndexed" jobs'))
+    tmpl = spec.get("template") or {}
+    _validate_pod_spec(tmpl.get("spec"), "spec.template.spec", errs)
+    if (tmpl.get("spec") or {}).get("restartPolicy") not in ("OnFailure", "Never"):
+        errs.append(("spec.template.spec.restartPolicy", 'Required value: valid values: "OnFailure", "Never"'))
+    sel = spec.get("selector")
+    labels = (tmpl.get("metadata") or {}).get("labels") or {}
+    if not isinstance(sel, dict) or not (sel.get("matchLabels") or sel.get("matchExpressions")):
+        errs.append(("spec.selector", "Required value"))
+    elif not selector_from_match(sel)(labels):
+        errs.append(
+            ("spec.template.metadata.labels", f"Invalid value: {labels}: `selector` does not match template `labels`")
+        )
+
+
+def _validate_pdb(obj: dict, errs: list) -> None:
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    both = spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None
+    if both:
+        errs.append(("spec", "Invalid value: minAvailable and maxUnavailable cannot be both set"))
+    for f in ("minAvailable", "maxUnavailable"):
+        v = spec.get(f)
+        if v is not None and not _intstr_ok(v):
+            errs.append(
+                (f"spec.{f}", f"Invalid value: {v!r}: must be a non-negative integer or a percentage up to 100%")
+            )
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy not in (None, "IfHealthyBudget", "AlwaysAllow"):
+        errs.append(
+            (
+                "spec.unhealthyPodEvictionPolicy",
+                f'Unsupported value: "{policy}": supported values: "AlwaysAllow", "IfHealthyBudget"',
+            )
+        )
+
+
 def _validate(kind: str, obj: dict, errs: list) -> None:
     spec = obj.get("spec")
-    if kind == "Pod":
+    if kind == "Job":
+        _validate_job(obj, errs)
+    elif kind == "PodDisruptionBudget":
+        _validate_pdb(obj, errs)
+    elif kind == "Pod":
         _validate_pod_spec(spec, "spec", errs)
     elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         _validate_workload(kind, obj, errs)
@@ -341,7 +441,11 @@ def _validate(kind: str, obj: dict, errs: list) -> None:
 
 
 def _validate_update(kind: str, old: dict, new: dict, errs: list) -> None:
-    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
+    if kind == "Job":
+        for f in ("selector", "completions", "completionMode"):
+            if (old.get("spec") or {}).get(f) != (new.get("spec") or {}).get(f):
+                errs.append((f"spec.{f}", "Invalid value: field is immutable"))
+    elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         if (old.get("spec") or {}).get("selector") != (new.get("spec") or {}).get("selector"):
             errs.append(("spec.selector", "Invalid value: field is immutable"))
     elif kind == "Pod":
@@ -394,6 +498,7 @@ def admit(res: Res, obj: dict, old: dict | None, ctx: dict) -> None:
 
 # Top-level fields of each kind (besides apiVersion, kind, metadata), for fieldValidation=Strict.
 TOP_FIELDS = {
+    "Lease": {"spec"},
     "ConfigMap": {"data", "binaryData", "immutable"},
     "Secret": {"data", "stringData", "type", "immutable"},
     "Endpoints": {"subsets"},

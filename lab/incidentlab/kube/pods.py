@@ -68,6 +68,8 @@ def _program(image: str) -> list[str] | None:
         return [*py, "incidentlab.demo_service"]
     if repo == "incidentlab/log-generator":
         return [*py, "incidentlab.kube.loggen"]
+    if repo == "incidentlab/task":
+        return [*py, "incidentlab.kube.task"]
     for component in ("coredns", "kube-proxy", "metrics-server"):
         if repo.endswith("/" + component) or repo == component:
             return [*py, "incidentlab.kube.systemlogs", component]

@@ -6,7 +6,7 @@ node), OrderedReady and Parallel pod management, RollingUpdate (with ``partition
 ``maxUnavailable``) and OnDelete, and the status fields ``kubectl rollout status`` reads
 (``currentRevision``/``updateRevision``, ``updatedNumberScheduled``...). Not emulated:
 volume claim templates, ControllerRevision objects (revisions are kept in memory), surge
-for daemon sets, taints.
+for daemon sets, taints (daemon pods stay on cordoned nodes, as their tolerations allow).
 """
 
 from __future__ import annotations
@@ -186,9 +186,27 @@ def _eligible_nodes(cm: ControllerManager, template: dict) -> list[str]:
         labels = _meta(n).get("labels") or {}
         conds = (n.get("status") or {}).get("conditions") or []
         ok = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
-        if ok and not (n.get("spec") or {}).get("unschedulable") and all(labels.get(k) == v for k, v in want.items()):
+        # Daemon pods tolerate node.kubernetes.io/unschedulable: a cordoned (drained) node keeps its daemons.
+        if ok and all(labels.get(k) == v for k, v in want.items()):
             out.append(_meta(n)["name"])
     return sorted(out)
+
+
+def _daemon_tolerations(own: list | None) -> list:
+    """The tolerations the daemonset controller adds to its pods (AddOrUpdateDaemonPodTolerations)."""
+    out = list(own or [])
+    added = [
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/disk-pressure", "NoSchedule"),
+        ("node.kubernetes.io/memory-pressure", "NoSchedule"),
+        ("node.kubernetes.io/pid-pressure", "NoSchedule"),
+        ("node.kubernetes.io/unschedulable", "NoSchedule"),
+    ]
+    for key, effect in added:
+        if not any(t.get("key") == key and t.get("effect") == effect for t in out):
+            out.append({"key": key, "operator": "Exists", "effect": effect})
+    return out
 
 
 def sync_daemonset(cm: ControllerManager, ds: dict) -> None:
@@ -224,7 +242,9 @@ def sync_daemonset(cm: ControllerManager, ds: dict) -> None:
     for node in nodes:
         if node not in by_node and not any(p["spec"].get("nodeName") == node for p in pods):
             labels = {REVISION_LABEL: h, "pod-template-generation": str(generation)}
-            created = cm.store.create(PODS, _new_pod(ds, template, None, labels, nodeName=node), ns)
+            pod = _new_pod(ds, template, None, labels, nodeName=node)
+            pod["spec"]["tolerations"] = _daemon_tolerations(pod["spec"].get("tolerations"))
+            created = cm.store.create(PODS, pod, ns)
             cm.events.record(
                 ds, "Normal", "SuccessfulCreate", f"Created pod: {_meta(created)['name']}", "daemonset-controller"
             )

@@ -38,7 +38,9 @@ class Res:
     verbs: tuple[str, ...] = tuple(RW)
     subs: tuple[Sub, ...] = ()
     generation: bool = False  # metadata.generation tracks spec changes
-    stored: bool = True  # False for computed resources (metrics)
+    stored: bool = True  # False for computed resources (metrics, reviews)
+    review: bool = False  # a create-only request answered at once (SelfSubjectAccessReview, ...)
+    storage: tuple[str, str] | None = None  # served from the objects of this (group, version)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -88,7 +90,11 @@ RESOURCES: list[Res] = [
         "pods",
         short=("po",),
         categories=("all",),
-        subs=(_status("", "v1", "Pod"), Sub("log", "", "v1", "Pod", ("get",))),
+        subs=(
+            _status("", "v1", "Pod"),
+            Sub("log", "", "v1", "Pod", ("get",)),
+            Sub("eviction", "policy", "v1", "Eviction", ("create",)),
+        ),
     ),
     Res("", "v1", "Service", "services", short=("svc",), categories=("all",), subs=(_status("", "v1", "Service"),)),
     Res("", "v1", "Endpoints", "endpoints", short=("ep",)),
@@ -154,6 +160,67 @@ RESOURCES: list[Res] = [
         subs=(_status("autoscaling", "v2", "HorizontalPodAutoscaler"),),
         generation=True,
     ),
+    # autoscaling/v1 serves the same objects as autoscaling/v2 (converted on the way in and out).
+    Res(
+        "autoscaling",
+        "v1",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        short=("hpa",),
+        categories=("all",),
+        subs=(_status("autoscaling", "v1", "HorizontalPodAutoscaler"),),
+        generation=True,
+        storage=("autoscaling", "v2"),
+    ),
+    Res(
+        "batch",
+        "v1",
+        "Job",
+        "jobs",
+        categories=("all",),
+        subs=(_status("batch", "v1", "Job"),),
+        generation=True,
+    ),
+    Res(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        short=("pdb",),
+        subs=(_status("policy", "v1", "PodDisruptionBudget"),),
+        generation=True,
+    ),
+    Res("coordination.k8s.io", "v1", "Lease", "leases"),
+    Res(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        False,
+        verbs=("create",),
+        stored=False,
+        review=True,
+    ),
+    Res(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        False,
+        verbs=("create",),
+        stored=False,
+        review=True,
+    ),
+    Res(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        False,
+        verbs=("create",),
+        stored=False,
+        review=True,
+    ),
     Res("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", verbs=tuple(RO), stored=False),
     Res("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=tuple(RO), stored=False),
 ]
@@ -161,11 +228,20 @@ RESOURCES: list[Res] = [
 BY_GV: dict[tuple[str, str], dict[str, Res]] = {}
 for _r in RESOURCES:
     BY_GV.setdefault((_r.group, _r.version), {})[_r.plural] = _r
-BY_KEY: dict[str, Res] = {r.key: r for r in RESOURCES if r.stored}
+BY_KEY: dict[str, Res] = {r.key: r for r in RESOURCES if r.stored and r.storage is None}
 BY_KIND: dict[tuple[str, str], Res] = {(r.api_version, r.kind): r for r in RESOURCES}
 
-# Group order and preferred versions, as /apis lists them.
-GROUPS: list[tuple[str, list[str]]] = [("apps", ["v1"]), ("autoscaling", ["v2"]), ("metrics.k8s.io", ["v1beta1"])]
+# Group order and versions (the preferred one first), as /apis lists them.
+GROUPS: list[tuple[str, list[str]]] = [
+    ("apps", ["v1"]),
+    ("authentication.k8s.io", ["v1"]),
+    ("authorization.k8s.io", ["v1"]),
+    ("autoscaling", ["v2", "v1"]),
+    ("batch", ["v1"]),
+    ("policy", ["v1"]),
+    ("coordination.k8s.io", ["v1"]),
+    ("metrics.k8s.io", ["v1beta1"]),
+]
 
 
 def lookup(group: str, version: str, plural: str) -> Res | None:
@@ -174,6 +250,74 @@ def lookup(group: str, version: str, plural: str) -> Res | None:
 
 def res(key: str) -> Res:
     return BY_KEY[key]
+
+
+def stored_as(r: Res) -> Res:
+    """The resource whose objects the store holds for ``r`` (itself unless it is a converted version)."""
+    return BY_GV[r.storage][r.plural] if r.storage else r
+
+
+# -- conversion between served versions ----------------------------------------------------
+# autoscaling/v1 is autoscaling/v2 with one CPU utilization target; a v1 write keeps the
+# other metrics and the behavior of the stored v2 object, as the real conversion does (it
+# keeps them in annotations).
+
+
+def _cpu_target(metrics: list) -> int | None:
+    for m in metrics or []:
+        target = (m.get("resource") or {}).get("target") or {}
+        if m.get("type") == "Resource" and (m.get("resource") or {}).get("name") == "cpu":
+            return target.get("averageUtilization")
+    return None
+
+
+def to_served(r: Res, obj: dict) -> dict:
+    """The stored object as version ``r`` shows it."""
+    if not r.storage:
+        return obj
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    v1spec = {k: spec[k] for k in ("scaleTargetRef", "minReplicas", "maxReplicas") if k in spec}
+    cpu = _cpu_target(spec.get("metrics"))
+    if cpu is not None:
+        v1spec["targetCPUUtilizationPercentage"] = cpu
+    status = {
+        k: st[k] for k in ("observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas") if k in st
+    }
+    status.setdefault("currentReplicas", 0)
+    status.setdefault("desiredReplicas", 0)
+    for m in st.get("currentMetrics") or []:
+        cur = (m.get("resource") or {}).get("current") or {}
+        if (m.get("resource") or {}).get("name") == "cpu" and "averageUtilization" in cur:
+            status["currentCPUUtilizationPercentage"] = cur["averageUtilization"]
+    return {"kind": r.kind, "apiVersion": r.api_version, "metadata": obj["metadata"], "spec": v1spec, "status": status}
+
+
+def from_served(r: Res, body: dict, old: dict | None) -> dict:
+    """A body of version ``r`` as the store keeps it (``old``: the stored object it replaces)."""
+    if not r.storage:
+        return body
+    sr = stored_as(r)
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    new_spec = dict((old or {}).get("spec") or {})
+    for k in ("scaleTargetRef", "minReplicas", "maxReplicas"):
+        if k in spec:
+            new_spec[k] = spec[k]
+        else:
+            new_spec.pop(k, None)
+    others = [
+        m
+        for m in new_spec.get("metrics") or []
+        if not (m.get("type") == "Resource" and (m.get("resource") or {}).get("name") == "cpu")
+    ]
+    cpu = spec.get("targetCPUUtilizationPercentage")
+    if cpu is not None:
+        target = {"type": "Utilization", "averageUtilization": cpu}
+        others.insert(0, {"type": "Resource", "resource": {"name": "cpu", "target": target}})
+    new_spec["metrics"] = others
+    out = {"apiVersion": sr.api_version, "kind": sr.kind, "metadata": body.get("metadata") or {}, "spec": new_spec}
+    if old is not None and "status" in old:
+        out["status"] = old["status"]
+    return out
 
 
 # -- legacy discovery ------------------------------------------------------------

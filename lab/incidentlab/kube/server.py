@@ -163,6 +163,8 @@ class Emulator:
             "podsRunning": len(self.kubelet.running_ports()),
             "deployments": deployments,
             "lbReloads": self.lb.reloads,
+            "controllerPasses": self.controllers.passes,
+            "autoscalerPasses": self.controllers.autoscaler_passes,
             "faults": self.faults,
         }
 

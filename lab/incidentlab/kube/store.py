@@ -153,13 +153,14 @@ class Store:
                     if self.find(res, meta.get("namespace", ""), meta["name"]) is None:
                         break
             name = meta.get("name") or ""
-            objects.admit(res, obj, None, {"allocate_ip": self._allocate_ip})
+            uid = str(uuid.uuid4())
+            objects.admit(res, obj, None, {"allocate_ip": self._allocate_ip, "uid": uid})
             self._check_namespace(res, meta.get("namespace", ""), name)
             if self.find(res, meta.get("namespace", ""), name) is not None:
                 raise already_exists(res.plural, name, res.group)
             for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
                 meta.pop(k, None)
-            meta["uid"] = str(uuid.uuid4())
+            meta["uid"] = uid
             meta["creationTimestamp"] = now_iso()
             if res.generation:
                 meta["generation"] = 1

@@ -292,6 +292,56 @@ def _event(o: dict) -> list:
     ]
 
 
+def _job(o: dict) -> list:
+    sp, st = o.get("spec") or {}, o.get("status") or {}
+    conds = {c.get("type") for c in st.get("conditions") or [] if c.get("status") == "True"}
+    if "Complete" in conds:
+        status = "Complete"
+    elif "Failed" in conds:
+        status = "Failed"
+    elif _meta(o).get("deletionTimestamp"):
+        status = "Terminating"
+    elif "Suspended" in conds:
+        status = "Suspended"
+    elif "FailureTarget" in conds:
+        status = "FailureTarget"
+    elif "SuccessCriteriaMet" in conds:
+        status = "SuccessCriteriaMet"
+    else:
+        status = "Running"
+    succeeded = st.get("succeeded", 0)
+    if sp.get("completions") is not None:
+        completions = f"{succeeded}/{sp['completions']}"
+    elif (sp.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {sp['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    start, end = parse_time(st.get("startTime")), parse_time(st.get("completionTime"))
+    duration = "" if start is None else human_duration((end if end is not None else time.time()) - start)
+    names, images = _containers_images((sp.get("template") or {}).get("spec") or {})
+    return [
+        _meta(o)["name"],
+        status,
+        completions,
+        duration,
+        age(_meta(o).get("creationTimestamp")),
+        names,
+        images,
+        selector_to_string(sp.get("selector") or {}),
+    ]
+
+
+def _pdb(o: dict) -> list:
+    sp, st = o.get("spec") or {}, o.get("status") or {}
+    return [
+        _meta(o)["name"],
+        str(sp["minAvailable"]) if sp.get("minAvailable") is not None else "N/A",
+        str(sp["maxUnavailable"]) if sp.get("maxUnavailable") is not None else "N/A",
+        st.get("disruptionsAllowed", 0),
+        age(_meta(o).get("creationTimestamp")),
+    ]
+
+
 def _data_count(o: dict) -> int:
     return len(o.get("data") or {}) + len(o.get("binaryData") or {})
 
@@ -419,6 +469,31 @@ PRINTERS = {
         _event,
     ),
 }
+PRINTERS["Job"] = (
+    [
+        NAME,
+        col("Status"),
+        col("Completions"),
+        col("Duration"),
+        AGE,
+        col("Containers", priority=1),
+        col("Images", priority=1),
+        col("Selector", priority=1),
+    ],
+    _job,
+)
+PRINTERS["PodDisruptionBudget"] = (
+    [NAME, col("Min Available"), col("Max Unavailable"), col("Allowed Disruptions", "integer"), AGE],
+    _pdb,
+)
+PRINTERS["Lease"] = (
+    [NAME, col("Holder"), AGE],
+    lambda o: [
+        _meta(o)["name"],
+        (o.get("spec") or {}).get("holderIdentity", ""),
+        age(_meta(o).get("creationTimestamp")),
+    ],
+)
 DEFAULT = ([NAME, AGE], lambda o: [_meta(o)["name"], age(_meta(o).get("creationTimestamp"))])
 
 
@@ -426,13 +501,16 @@ def partial_metadata(obj: dict) -> dict:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata") or {}}
 
 
-def to_table(kind: str, objs: list[dict], rv: str, include: str = "Metadata", headers: bool = True) -> dict:
+def to_table(
+    kind: str, objs: list[dict], rv: str, include: str = "Metadata", headers: bool = True, convert=None
+) -> dict:
+    """Rows from stored objects; ``convert`` turns one into the requested version for includeObject=Object."""
     columns, row = PRINTERS.get(kind, DEFAULT)
     rows = []
     for o in objs:
         r = {"cells": row(o)}
         if include == "Object":
-            r["object"] = o
+            r["object"] = convert(o) if convert else o
         elif include != "None":
             r["object"] = partial_metadata(o)
         rows.append(r)

@@ -23,14 +23,11 @@ def test_scan_words_only_and_custom_patterns():
     assert k8s_logs.scan(b"", k8s_logs.compile_pattern(None)) == (0, 0, [])
 
 
-def test_scan_is_fast_on_a_big_log():
-    import time
-
+def test_scan_counts_a_big_log_exactly():
+    # Its speed (a search over the buffer, not a Python loop per line) is measured in bench/pod_logs.py.
     line = b"2026-01-31T12:00:00.000Z  INFO 1 --- [svc] [exec-1] c.i.Controller : request handled in 5 ms\n"
     data = line * 10_000 + b"ERROR boom\n" + line * 10_000
-    start = time.perf_counter()
     assert k8s_logs.scan(data, k8s_logs.compile_pattern(None))[:2] == (20_001, 1)
-    assert time.perf_counter() - start < 0.5  # a regex over the buffer, not a Python loop per line
 
 
 def test_bad_pattern_is_a_clear_failure():

@@ -74,8 +74,13 @@ def test_exec_refusals_are_explained():
 
 
 def test_controller_check_times_out_resolution(monkeypatch):
-    import time
+    import threading
 
-    monkeypatch.setattr(netprobe.socket, "getaddrinfo", lambda *a, **k: time.sleep(2))
-    res = netprobe.check({"host": "slow.example", "port": 53}, 0.2)
+    # A resolver that never answers (until the test is over): the check's own timeout must end the wait.
+    released = threading.Event()
+    monkeypatch.setattr(netprobe.socket, "getaddrinfo", lambda *a, **k: released.wait(60))
+    try:
+        res = netprobe.check({"host": "slow.example", "port": 53}, 0.2)
+    finally:
+        released.set()
     assert not res["resolved"] and res["reachable"] is False and "no answer within 0.2s" in res["error"]
