@@ -27,6 +27,7 @@ from pathlib import Path
 import ansible_runner
 from ansible.release import __version__ as ansible_version
 
+from . import contracts
 from .errors import BadInput, ProcedureFailed, Refused
 from .project import Project
 from .record import Incident, now
@@ -118,8 +119,8 @@ def triage(ctx: Context, incident: Incident) -> dict:
         why = "; ".join(f"{f['task']}: {f['summary']}" for f in res.failures[:3]) or f"status {res.status}"
         incident.log("triage failed", f"triage failed: {why}")
         raise ProcedureFailed(f"triage failed ({why}); the record is in {incident.path}")
-    tri_dir = incident.subdir("triage")
-    (tri_dir / "triage.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    # triage.yml owns triage/findings.json; what it published must fit the contract this decision reads
+    contracts.check(ctx.project.contracts, "triage", data, f"the triage published by {res.name}")
     cls = data.get("classification") or {}
     incident.log(
         "triage finished",
@@ -262,6 +263,8 @@ def run_procedure(
     if res.changes and not incident.data.get("first_action_at") and not check:
         incident.update(first_action_at=res.changes[0]["ts"])
     outcome = res.data.get("outcome") or {}
+    if outcome:
+        contracts.check(ctx.project.contracts, "outcome", outcome, f"the outcome published by {res.name}")
     (incident.subdir("outcomes") / f"{res.name}.json").write_text(json.dumps(outcome, indent=2, default=str) + "\n")
     gaps = [str(g) for g in outcome.get("gaps") or []]
     if outcome and not check:
@@ -292,6 +295,8 @@ def collect_evidence(ctx: Context, incident: Incident) -> Path | None:
     """
     res = run_playbook(ctx.project, incident, "investigate", ctx.inventory, progress=ctx.progress)
     info = res.data.get("investigation") or {}
+    if info:
+        contracts.check(ctx.project.contracts, "investigation", info, f"the investigation published by {res.name}")
     where = info.get("dir")
     if res.ok and where:
         incident.log(

@@ -33,6 +33,11 @@ class Project:
     def playbooks(self) -> Path:
         return self.root / "playbooks"
 
+    @property
+    def contracts(self) -> Path:
+        """The record's contracts (JSON Schemas), shared by the playbooks and incidentctl."""
+        return self.playbooks / "contracts"
+
     def playbook(self, name: str) -> Path:
         path = self.playbooks / (name if name.endswith((".yml", ".yaml")) else f"{name}.yml")
         if not PLAYBOOK_NAME.match(name) or not path.is_file():

@@ -1107,7 +1107,6 @@ def evidence(rec: Record) -> list[dict]:
             "postmortem.md",
             "triage/findings.json",
             "triage/alerts.json",
-            "triage/triage.json",
         )
     )
     core += sorted((rec.path / "snapshots").glob("*")) if (rec.path / "snapshots").is_dir() else []

@@ -76,7 +76,7 @@ def test_respond_runs_the_policy_procedure_and_keeps_a_complete_record(ctl):
     assert {"Publish the classification", "Change the platform"} <= {t["task"] for t in tasks}
     change = next(t for t in tasks if t["task"] == "Change the platform")
     assert change["changed"] and change["module"] == "ansible.builtin.command" and change["host"] == "controller"
-    assert (inc.path / "triage" / "triage.json").exists()
+    assert (inc.path / "triage" / "findings.json").exists()  # written by triage.yml, its owner
     assert (inc.path / "postmortem.md").read_text().startswith(f"# Postmortem {inc.id}")
     runs = sorted(p.name for p in (inc.path / "runs").iterdir())
     assert runs == ["01-triage", "02-p0_critical", "03-investigate", "04-postmortem"]
@@ -467,3 +467,10 @@ def test_gaps_make_a_documented_exit_code_and_are_listed(ctl):
     assert doc["status"] == "mitigated"
     plain = ctl("show", doc["incident"])
     assert "gap: notification to slack failed" in plain.stdout
+
+
+def test_an_outcome_that_breaks_its_contract_is_named_not_read_wrong(ctl):
+    """What a playbook publishes is checked against playbooks/contracts/ where incidentctl reads it."""
+    res = ctl("run", "bad_outcome", "-i", str(INVENTORY))
+    _one_line_error(res, 1, "does not fit the outcome contract (playbooks/contracts/outcome.schema.json)", alone=False)
+    assert "'yes, probably' is not of type 'boolean'" in res.stderr or "is a required property" in res.stderr

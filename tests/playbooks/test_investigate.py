@@ -88,7 +88,9 @@ def test_metrics_cover_the_incident_window_at_a_step_of_seconds(lab, tmp_path, o
     from datetime import UTC, datetime
 
     now = time.time()
-    (tmp_path / "incident.json").write_text(json.dumps({"id": "INC-window", "opened_at": now - opened_ago}))
+    record = {"id": "INC-20260101-000000-0000", "opened_at": now - opened_ago, "status": "open", "severity": None,
+              "reasons": [], "inventory": "inventories/lab", "operator": "test"}  # fmt: skip
+    (tmp_path / "incident.json").write_text(json.dumps(record))  # as the contract says incident.json is
     if alert_ago:
         # as Prometheus writes it: nanoseconds and a Z
         at = datetime.fromtimestamp(now - alert_ago, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "081Z"

@@ -67,9 +67,10 @@ def test_config_update_restarts_its_consumers_and_rollback_puts_the_values_back(
     (outcome_file,) = (inc.path / "outcomes").glob("*resolve_config.json")
     outcome = json.loads(outcome_file.read_text())
     assert outcome["verified"] is True, outcome
-    recorded = {e["cluster"]: e["data"] for e in outcome["previous"]["configmap"]}
+    assert "previous" not in outcome  # what changed has one place: changes/
+    (changes_file,) = (inc.path / "changes").glob("*-resolve_config.json")
+    recorded = {e["cluster"]: e["data"] for e in json.loads(changes_file.read_text())["configmap"]}
     assert recorded == {r: {"db.host": before[r]["db.host"], "updated.config": None} for r in REGIONS}
-    assert len(list((inc.path / "changes").glob("*-resolve_config.json"))) == 1
     assert json.loads((inc.path / "configmap.previous.json").read_text())
 
     restarts1 = {r: _restarted_at(lab, r) for r in REGIONS}
@@ -172,3 +173,14 @@ def test_rollback_needs_the_incident_record(lab):
     run = run_playbook("rollback", lab, {"confirm_destructive": True})
     assert not run.ok
     assert "incident_dir" in run.result("Check that the platform")["res"]["msg"]
+
+
+def test_a_changes_file_that_breaks_its_contract_stops_the_rollback_naming_it(lab, tmp_path):
+    """rollback.yml reads changes/ by its written contract: a record it cannot trust is refused, not guessed at."""
+    (tmp_path / "changes").mkdir()
+    bad = tmp_path / "changes" / "19700101T000001-p1_high.json"
+    bad.write_text(json.dumps({"procedure": "p1_high", "recorded_at": 1.0, "scale": "three replicas"}))
+    run = run_playbook("rollback", lab, {"incident_dir": str(tmp_path), "confirm_destructive": True})
+    assert not run.ok
+    failed = next(r for r in run.results if r["status"] == "failed")
+    assert f"{bad} does not fit its contract (changes)" in failed["res"]["msg"], failed["res"]["msg"]
