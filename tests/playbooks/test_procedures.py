@@ -31,8 +31,12 @@ def _record(tmp_path, services_down: list[str]) -> str:
         "findings": {
             "services": [{"name": s, "region": r, "up": s not in services_down} for s in SERVICES for r in REGIONS],
             "config_issues": [],
-        }
-    }
+            "databases": {},
+            "alerts": [],
+            "problems": [f"{s} down" for s in services_down],
+        },
+        "classification": {"severity": "P1" if services_down else None, "reasons": []},
+    }  # as playbooks/contracts/triage.schema.json says triage.yml writes it
     (tmp_path / "triage" / "findings.json").write_text(json.dumps(findings))
     return str(tmp_path)
 
