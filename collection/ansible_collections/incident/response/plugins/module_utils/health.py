@@ -16,7 +16,13 @@ import socket
 import time
 
 from ansible_collections.incident.response.plugins.module_utils import mysql
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    Deadline,
+    ModuleFailure,
+    bounded_map,
+    cap,
+    timed_out_text,
+)
 from ansible_collections.incident.response.plugins.module_utils.web import HttpError, request
 
 UP = "UP"
@@ -61,6 +67,7 @@ def _new_result(name, kind, target, region):
         components={},
         failing_components=[],
         error=None,
+        timed_out=False,
     )
 
 
@@ -97,22 +104,23 @@ def read_actuator(data):
 
 
 # -- one HTTP endpoint ------------------------------------------------------------------
-def _http_attempt(res, ep, validate_certs):
-    """One try; fills ``res`` and returns True when the endpoint is UP."""
-    res.update(http_status=None, health=None, components={}, failing_components=[], error=None)
+def _http_attempt(res, ep, validate_certs, timeout):
+    """One try within ``timeout`` seconds; fills ``res`` and returns True when the endpoint is UP."""
+    res.update(http_status=None, health=None, components={}, failing_components=[], error=None, timed_out=False)
     start = time.monotonic()
     try:
         resp = request(
             ep["url"],
             method=ep["method"],
             headers=ep.get("headers") or {},
-            timeout=ep["timeout"],
+            timeout=timeout,
             validate_certs=validate_certs,
         )
     except HttpError as exc:
         res["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
         # The message names the URL; the result already has it without credentials.
         res["error"] = str(exc).replace(ep["url"], res["target"])
+        res["timed_out"] = exc.timed_out
         return False
     res["latency_ms"] = round(resp.elapsed * 1000, 1)
     res["http_status"] = resp.status
@@ -143,52 +151,85 @@ def _http_attempt(res, ep, validate_certs):
     return True
 
 
-def check_http(ep, validate_certs=True):
-    """Check one endpoint (``name``, ``url`` and the keys of HTTP_DEFAULTS), with retries."""
+def check_http(ep, validate_certs=True, deadline=None):
+    """Check one endpoint (``name``, ``url`` and the keys of HTTP_DEFAULTS), with retries, within ``deadline``."""
     ep = {**HTTP_DEFAULTS, **{k: v for k, v in ep.items() if v is not None}}
     res = _new_result(ep["name"], "http", redact_url(ep["url"]), ep.get("region"))
-    for attempt in range(1, int(ep["retries"]) + 2):
-        res["attempts"] = attempt
-        if _http_attempt(res, ep, validate_certs):
+    what = f"{ep['method']} {res['target']}"
+    return _attempts(res, ep, ep["timeout"], deadline, what, lambda t: _http_attempt(res, ep, validate_certs, t))
+
+
+def _attempts(res, spec, timeout, deadline, what, attempt):
+    """Up to 1 + retries calls of ``attempt(timeout)``, each cut to what is left of the step's ``deadline``.
+
+    A check whose answer did not come in time says ``timed_out`` and how long it waited, once the
+    attempts or the deadline are spent: a frozen target costs the deadline once, not per attempt.
+    """
+    start = time.monotonic()
+    retries = int(spec["retries"])
+    for n in range(1, retries + 2):
+        if deadline is not None and deadline.spent:
+            if n == 1:  # queued behind other checks until the step's time was up
+                res.update(error=f"{what}: not checked: the step's deadline was spent", timed_out=True)
+                return res
+            break
+        res["attempts"] = n
+        if attempt(cap(deadline, timeout)):
             res["status"] = UP
             return res
-        if attempt <= int(ep["retries"]):
-            time.sleep(float(ep["retry_delay"]))
+        if n <= retries:
+            time.sleep(cap(deadline, spec["retry_delay"]))
+    if res["timed_out"]:
+        tries = f"{res['attempts']} attempts" if res["attempts"] > 1 else None
+        res["error"] = f"{what}: {timed_out_text(time.monotonic() - start, tries)}"
     return res
 
 
 # -- one database ---------------------------------------------------------------------
-def _sql_attempt(res, db):
-    res["error"] = None
+def _sql_attempt(res, db, timeout):
+    """Log in and ``SELECT 1``, all of it (connect, greeting, login, query) within ``timeout`` seconds."""
+    res.update(error=None, timed_out=False)
     if not mysql.HAS_PYMYSQL:
         res["error"] = "PyMySQL is not installed on the host that runs the check: install it (pip install PyMySQL)"
         return False
     start = time.monotonic()
+    budget = Deadline(timeout)
     try:
-        conn = mysql.connect(db, timeout=db["connect_timeout"])
+        conn = mysql.connect(db, timeout=timeout, deadline=budget)
         try:
+            if not mysql.bound_io(conn, budget):
+                raise TimeoutError
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 AS ok")
                 cur.fetchall()
         finally:
             conn.close()
+    except mysql.ConnectFailure as exc:
+        res.update(error=exc.msg, timed_out=exc.timed_out)
+        return False
     except ModuleFailure as exc:
         res["error"] = exc.msg
         return False
+    except TimeoutError:
+        res.update(error=f"{res['target']}: no answer to SELECT 1 in time", timed_out=True)
+        return False
     except mysql.pymysql.MySQLError as exc:
-        res["error"] = mysql.explain(exc, db)
+        res.update(error=mysql.explain(exc, db), timed_out=mysql.is_timeout(exc))
         return False
     finally:
         res["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
     return True
 
 
-def _tcp_attempt(res, db):
-    res["error"] = None
+def _tcp_attempt(res, db, timeout):
+    res.update(error=None, timed_out=False)
     start = time.monotonic()
     try:
-        with socket.create_connection((db["login_host"], db["login_port"]), timeout=db["connect_timeout"]):
+        with socket.create_connection((db["login_host"], db["login_port"]), timeout=timeout):
             pass
+    except TimeoutError:
+        res.update(error=f"{res['target']}: no answer to the TCP connect within {timeout:g} s", timed_out=True)
+        return False
     except OSError as exc:
         res["error"] = f"{res['target']}: cannot connect ({exc.strerror or exc})"
         return False
@@ -197,8 +238,8 @@ def _tcp_attempt(res, db):
     return True
 
 
-def check_database(db):
-    """``SELECT 1`` (check=sql) or a TCP connect (check=tcp) against one database, with retries."""
+def check_database(db, deadline=None):
+    """``SELECT 1`` (check=sql) or a TCP connect (check=tcp) against one database, with retries, within ``deadline``."""
     db = {**DB_DEFAULTS, **{k: v for k, v in db.items() if v is not None}}
     db.setdefault("login_host", "127.0.0.1")
     if db.get("login_unix_socket"):
@@ -207,24 +248,21 @@ def check_database(db):
         target = f"{db['login_host']}:{db['login_port']}"
     res = _new_result(db["name"], db["check"], target, db.get("region"))
     attempt_fn = _sql_attempt if db["check"] == "sql" else _tcp_attempt
-    for attempt in range(1, int(db["retries"]) + 2):
-        res["attempts"] = attempt
-        if attempt_fn(res, db):
-            res["status"] = UP
-            return res
-        if attempt <= int(db["retries"]):
-            time.sleep(float(db["retry_delay"]))
-    return res
+    return _attempts(res, db, db["connect_timeout"], deadline, target, lambda t: attempt_fn(res, db, t))
 
 
 # -- many checks at once --------------------------------------------------------------------
-def run_checks(endpoints=(), databases=(), concurrency=200, validate_certs=True):
-    """Every check concurrently (at most ``concurrency`` at once), results in input order."""
+def run_checks(endpoints=(), databases=(), concurrency=200, validate_certs=True, deadline=None):
+    """Every check concurrently (at most ``concurrency`` at once), results in input order.
+
+    ``deadline`` (a common.Deadline) bounds the whole step: every attempt of every check, and the
+    wait of checks queued behind others, ends by then.
+    """
     jobs = [("http", ep) for ep in endpoints] + [("db", db) for db in databases]
 
     def one(job):
         kind, spec = job
-        return check_http(spec, validate_certs) if kind == "http" else check_database(spec)
+        return check_http(spec, validate_certs, deadline) if kind == "http" else check_database(spec, deadline)
 
     return bounded_map(one, jobs, concurrency)
 
@@ -232,6 +270,7 @@ def run_checks(endpoints=(), databases=(), concurrency=200, validate_certs=True)
 def summarize(checks):
     """Counts and names for a severity policy; ``regions`` only for checks with a region label."""
     down = [c["name"] for c in checks if c["status"] != UP]
+    timed_out = [c["name"] for c in checks if c["status"] != UP and c.get("timed_out")]
     regions = {}
     for c in checks:
         if not c.get("region"):
@@ -250,6 +289,8 @@ def summarize(checks):
         all_up=not down,
         up_names=[c["name"] for c in checks if c["status"] == UP],
         down_names=down,
+        timed_out=len(timed_out),
+        timed_out_names=timed_out,
         regions=regions,
     )
 

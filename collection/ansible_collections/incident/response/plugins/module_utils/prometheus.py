@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
+from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, cap
 from ansible_collections.incident.response.plugins.module_utils.web import HttpError, request
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -25,7 +25,12 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 
 
 class Unavailable(Exception):
-    """The server did not answer, or answered that it cannot serve right now (5xx)."""
+    """The server did not answer, or answered that it cannot serve right now (5xx).
+    ``timed_out``: no answer came in time (as opposed to refused, or a 5xx)."""
+
+    def __init__(self, msg, timed_out=False):
+        super().__init__(msg)
+        self.timed_out = timed_out
 
 
 def parse_duration(text):
@@ -124,22 +129,34 @@ def normalize(data):
 
 
 class Api:
-    """One Prometheus-compatible server (Prometheus or Alertmanager) with its credentials."""
+    """One Prometheus-compatible server (Prometheus or Alertmanager) with its credentials.
 
-    def __init__(self, base_url, what, headers=None, timeout=10.0, validate_certs=True):
+    Each request waits at most ``timeout`` seconds, cut to what is left of ``deadline`` (a
+    common.Deadline for the whole step, or None).
+    """
+
+    def __init__(self, base_url, what, headers=None, timeout=10.0, validate_certs=True, deadline=None):
         self.base_url = base_url.rstrip("/")
         self.what = what
         self.headers = headers or {}
         self.timeout = timeout
         self.validate_certs = validate_certs
+        self.deadline = deadline
 
     def get(self, path, params=None):
         url = self.base_url + path + ("?" + urlencode(params) if params else "")
+        if self.deadline is not None and self.deadline.spent:
+            raise Unavailable(f"{self.what} at {self.base_url}: not asked: the step's deadline was spent", True)
         try:
-            resp = request(url, headers=self.headers, timeout=self.timeout, validate_certs=self.validate_certs)
+            resp = request(
+                url,
+                headers=self.headers,
+                timeout=cap(self.deadline, self.timeout),
+                validate_certs=self.validate_certs,
+            )
         except HttpError as exc:
             reason = str(exc).replace(f"GET {url}: ", "")
-            raise Unavailable(f"{self.what} at {self.base_url}: {reason}") from None
+            raise Unavailable(f"{self.what} at {self.base_url}: {reason}", exc.timed_out) from None
         if resp.status in (401, 403):
             raise ModuleFailure(
                 f"{self.what} at {self.base_url} refused the credentials (HTTP {resp.status}): "

@@ -23,6 +23,9 @@ description:
   - A cluster without the metrics API is no failure; RV(clusters) says so in its C(metrics.note).
     A cluster that cannot be read (unreachable, timed out, credentials refused) fails the task with the
     partial result, unless O(fail_on_error=false). A namespace in O(namespaces) that does not exist always fails.
+  - The whole task ends by O(deadline): every request waits at most O(request_timeout), cut to what is left of
+    it, so a frozen API server (it accepts connections and never answers) costs the deadline once, however
+    many requests its snapshot needs. Such a cluster says C(timed_out=true).
 version_added: 0.1.0
 author:
   - Incident Response Engineering (@incident-response)
@@ -75,6 +78,13 @@ options:
     description: Requests in flight at once, over all clusters.
     type: int
     default: 16
+  deadline:
+    description:
+      - Seconds for the whole task, every request of every cluster included (pages of long lists too). A
+        cluster whose reads are not done by then is reported with what was read, its C(error) and
+        C(timed_out=true).
+    type: float
+    default: 60.0
   fail_on_error:
     description:
       - Fail when a cluster cannot be read (unreachable, timed out, forbidden), with the partial result.
@@ -167,6 +177,12 @@ crashlooping_pods:
   type: list
   elements: str
   sample: [primary/microservices/payment-service-5d9c-x2k4q]
+timed_out_clusters:
+  description: The names of the clusters that did not answer (some of) the reads in time.
+  returned: always
+  type: list
+  elements: str
+  sample: [primary]
 healthy:
   description: True when every cluster was read and none has a problem in its summary.
   returned: always
@@ -192,6 +208,14 @@ clusters:
     reachable:
       description: False when the API server did not answer.
       type: bool
+    timed_out:
+      description:
+        - True when the API server did not answer (some of) the reads in time (O(request_timeout) or
+          O(deadline)): a frozen or partitioned server, as opposed to one that refused the connection.
+      type: bool
+    timed_out_after:
+      description: Seconds of the task spent when the cluster's last read gave up; null unless timed out.
+      type: float
     error:
       description: Why (part of) the cluster could not be read, else null.
       type: str
@@ -267,7 +291,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import files, k8s
 from ansible_collections.incident.response.plugins.module_utils import k8s_views as views
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    Deadline,
+    ModuleFailure,
+    bounded_map,
+    check_deadline,
+    run,
+)
 
 
 def argument_spec():
@@ -279,6 +309,7 @@ def argument_spec():
         dest=dict(type="path"),
         text_dest=dict(type="path"),
         concurrency=dict(type="int", default=16),
+        deadline=dict(type="float", default=60.0),
         fail_on_error=dict(type="bool", default=True),
         **k8s.auth_argument_spec(),
         **k8s.clusters_argument_spec(),
@@ -286,14 +317,18 @@ def argument_spec():
 
 
 def _job(job):
-    """(name, kind, value, error, unreachable) of one read, never raising: the other reads go on."""
+    """(name, kind, value, error, unreachable, timed out after) of one read, never raising: the other reads go on.
+
+    ``timed out after`` is None, or the seconds of the step spent when the read gave up.
+    """
     name, clients, kind, namespaces, timeout = job
     try:
         if kind == "namespaces":
-            return name, kind, views.missing_namespaces(clients, namespaces, timeout), None, False
-        return name, kind, views.fetch(clients, kind, namespaces, timeout), None, False
+            return name, kind, views.missing_namespaces(clients, namespaces, timeout), None, False, None
+        return name, kind, views.fetch(clients, kind, namespaces, timeout), None, False, None
     except ModuleFailure as exc:
-        return name, kind, None, exc.msg, getattr(exc, "unreachable", False)
+        late = round(timeout.deadline.elapsed(), 1) if getattr(exc, "timed_out", False) else None
+        return name, kind, None, exc.msg, getattr(exc, "unreachable", False), late
 
 
 def _write(module, path, data):
@@ -310,6 +345,8 @@ def cluster_snapshot(module):
     k8s.require_kubernetes(module)
     if p["events_since"] < 0 or p["max_events"] < 0 or p["concurrency"] < 1:
         raise ModuleFailure("events_since and max_events must be >= 0, concurrency >= 1")
+    check_deadline(p["deadline"])
+    deadline = Deadline(p["deadline"])  # loading the kubeconfigs is part of the step
     for path in (p["dest"], p["text_dest"]):
         if path:
             files.check_writable(path)
@@ -317,7 +354,7 @@ def cluster_snapshot(module):
     clients = {a["name"]: k8s.get_clients(a) for a in auths}  # an unknown context fails here, before any request
     namespaces = list(dict.fromkeys(p["namespaces"]))
     kinds = [k for k in views.KINDS if k in p["include"]]
-    timeout = p["request_timeout"]
+    timeout = k8s.Budget(p["request_timeout"], deadline)
 
     jobs = [(name, c, kind, namespaces, timeout) for name, c in clients.items() for kind in kinds]
     if namespaces:
@@ -327,12 +364,14 @@ def cluster_snapshot(module):
 
     raw = {name: {} for name in clients}
     errors = {name: [] for name in clients}
-    unreachable, missing = set(), {}
-    for name, kind, value, error, no_answer in answers:
+    unreachable, timed_out, missing = set(), {}, {}
+    for name, kind, value, error, no_answer, late in answers:
         if error:
             errors[name].append(error)
             if no_answer:
                 unreachable.add(name)
+            if late is not None:
+                timed_out[name] = max(late, timed_out.get(name, 0.0))
         elif kind == "namespaces":
             if value:
                 missing[name] = value
@@ -344,6 +383,8 @@ def cluster_snapshot(module):
         snap = views.build_snapshot(
             name, c.api_client.configuration.host, raw[name], now, p["events_since"], p["max_events"]
         )
+        snap["timed_out"] = name in timed_out
+        snap["timed_out_after"] = timed_out.get(name)
         if errors[name]:
             snap["error"] = "; ".join(dict.fromkeys(errors[name]))
             snap["reachable"] = name not in unreachable
@@ -355,6 +396,7 @@ def cluster_snapshot(module):
         clusters={s["name"]: s for s in snaps},
         health={s["name"]: s["summary"] for s in snaps},
         crashlooping_pods=[f"{s['name']}/{pod}" for s in snaps for pod in s["summary"]["crashlooping"]],
+        timed_out_clusters=[s["name"] for s in snaps if s["timed_out"]],
         healthy=all(s["summary"]["healthy"] and not s["error"] for s in snaps),
         degraded=False,
         file=None,

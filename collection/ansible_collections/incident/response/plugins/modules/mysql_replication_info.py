@@ -19,6 +19,9 @@ description:
     stopped or the source is down) is returned as V(null), never as V(0).
   - With O(servers), reports on several servers in one task, concurrently (the runbook checks the primary
     and the secondary together).
+  - The whole task ends by O(deadline): the connection (TCP, greeting, login) and every statement wait at
+    most what is left of it, so a hung server (frozen, or behind a partition) costs the deadline once. Such
+    a server is reported with RV(timed_out=true), apart from one that refused the connection.
 author:
   - Incident Response Engineering (@incident-response)
 extends_documentation_fragment:
@@ -70,6 +73,13 @@ options:
         literals in statements are masked.
     type: bool
     default: false
+  deadline:
+    description:
+      - Seconds for the whole task, every server's connection and statements included.
+      - O(connect_timeout) still bounds each connection; the statements of a connected server get what is
+        left of the deadline.
+    type: float
+    default: 30.0
   fail_on_unreachable:
     description:
       - Fail when a server does not answer (refused, timed out, unknown host).
@@ -129,6 +139,18 @@ reachable:
   returned: without O(servers)
   type: bool
   sample: true
+timed_out:
+  description:
+    - True when the server did not answer in time (the connection, its greeting or a statement hit
+      O(connect_timeout) or O(deadline)): a hung server, as opposed to one that refused the connection.
+  returned: without O(servers)
+  type: bool
+  sample: false
+timed_out_after:
+  description: Seconds waited for the server before giving up.
+  returned: without O(servers), when RV(timed_out=true)
+  type: float
+  sample: 1.5
 error:
   description: Why the server could not be reached.
   returned: without O(servers), when RV(reachable=false)
@@ -330,11 +352,26 @@ unreachable_servers:
   returned: with O(servers)
   type: list
   elements: str
+timed_out_servers:
+  description:
+    - With O(servers), the names of the servers that did not answer in time (among RV(unreachable_servers)).
+  returned: with O(servers)
+  type: list
+  elements: str
+  sample: [db-primary]
 """
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    Deadline,
+    ModuleFailure,
+    bounded_map,
+    check_deadline,
+    run,
+)
 from ansible_collections.incident.response.plugins.module_utils.mysql import (
     describe_target,
     login_argument_spec,
@@ -342,7 +379,11 @@ from ansible_collections.incident.response.plugins.module_utils.mysql import (
     merge_login,
     require_pymysql,
 )
-from ansible_collections.incident.response.plugins.module_utils.mysql_replication import ConnectFailure, Server
+from ansible_collections.incident.response.plugins.module_utils.mysql_replication import (
+    ConnectFailure,
+    Server,
+    StatementFailure,
+)
 
 MAX_WORKERS = 16
 
@@ -354,29 +395,49 @@ def argument_spec():
     spec.update(
         servers=dict(type="list", elements="dict", options=server),
         processlist=dict(type="bool", default=False),
+        deadline=dict(type="float", default=30.0),
         fail_on_unreachable=dict(type="bool", default=True),
     )
     return spec
 
 
-def report(params, name, processlist, fail_on_unreachable):
-    """State of one server; an unreachable one is a finding unless the task says it is a failure."""
+def report(params, name, processlist, fail_on_unreachable, deadline):
+    """State of one server; an unreachable one is a finding unless the task says it is a failure.
+
+    A server that stops answering after the login (frozen between two statements) is as unreachable
+    as one that never answered: it timed out.
+    """
+    start = time.monotonic()
     try:
-        server = Server(params, name)
+        server = Server(params, name, deadline=deadline)
     except ConnectFailure as exc:
         if exc.unreachable and not fail_on_unreachable:
-            return dict(reachable=False, error=exc.msg)
+            return _unreachable(exc, start)
         raise
     try:
-        return dict(reachable=True, **server.state(processlist=processlist))
+        return dict(reachable=True, timed_out=False, **server.state(processlist=processlist))
+    except StatementFailure as exc:
+        if exc.timed_out and not fail_on_unreachable:
+            return _unreachable(exc, start)
+        raise
     finally:
         server.close()
 
 
+def _unreachable(exc, start):
+    """A server that did not answer, and whether (and after how long) it timed out."""
+    res = dict(reachable=False, timed_out=exc.timed_out, error=exc.msg)
+    if exc.timed_out:
+        res["timed_out_after"] = round(time.monotonic() - start, 1)
+    return res
+
+
 def main_logic(module):
     params = module.params
+    check_deadline(params["deadline"])
+    deadline = Deadline(params["deadline"])
     if not params["servers"]:
-        one = report(params, describe_target(params), params["processlist"], params["fail_on_unreachable"])
+        one = report(params, describe_target(params), params["processlist"], params["fail_on_unreachable"], deadline)
         return dict(changed=False, msg=one.get("summary") or one.get("error"), **one)
 
     targets = []
@@ -395,11 +456,13 @@ def main_logic(module):
     def one(target):
         name, login = target
         try:
-            return report(login, name, params["processlist"], params["fail_on_unreachable"])
+            return report(login, name, params["processlist"], params["fail_on_unreachable"], deadline)
         except ConnectFailure as exc:  # answered and refused (a login problem): a failure, not a finding
-            return dict(reachable=not exc.unreachable, error=exc.msg, failed=True)
+            return dict(reachable=not exc.unreachable, timed_out=exc.timed_out, error=exc.msg, failed=True)
+        except StatementFailure as exc:
+            return dict(reachable=not exc.timed_out, timed_out=exc.timed_out, error=exc.msg, failed=True)
         except ModuleFailure as exc:
-            return dict(reachable=True, error=exc.msg, failed=True)
+            return dict(reachable=True, timed_out=False, error=exc.msg, failed=True)
 
     results = dict(zip(names, bounded_map(one, targets, MAX_WORKERS), strict=True))
     failures = [f"{name}: {res['error']}" for name, res in results.items() if res.pop("failed", False)]
@@ -409,6 +472,7 @@ def main_logic(module):
         replicas=[n for n, r in results.items() if r.get("role") == "replica"],
         # Not "unreachable": Ansible reads a true top-level "unreachable" as "the host is unreachable".
         unreachable_servers=[n for n, r in results.items() if not r["reachable"]],
+        timed_out_servers=[n for n, r in results.items() if r["timed_out"]],
     )
     if failures:
         raise ModuleFailure("; ".join(failures), **summary)

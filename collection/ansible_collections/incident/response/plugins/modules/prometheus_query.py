@@ -16,6 +16,8 @@ description:
   - A Prometheus that does not answer (or answers 5xx) fails the task with a clear message, or, with
     O(fail_on_unreachable=false), gives a degraded result (RV(degraded)) so triage can go on without it.
     Refused credentials, a wrong URL and a query Prometheus rejects always fail.
+  - Every request ends by O(deadline), the whole task's budget; a server that did not answer in time is
+    reported with C(timed_out=true) in RV(prometheus) or RV(alertmanager), apart from one that refused.
 version_added: 0.1.0
 author:
   - Incident Response Engineering (@incident-response)
@@ -81,9 +83,15 @@ options:
         RV(alertmanager_alerts). The same credentials are sent to it.
     type: str
   timeout:
-    description: Seconds to wait for each answer.
+    description: Seconds to wait for each answer, cut to what is left of O(deadline).
     type: float
     default: 10.0
+  deadline:
+    description:
+      - Seconds for the whole task, every request included. A request still unanswered then is given up,
+        and its server reported as not answering (C(timed_out=true)).
+    type: float
+    default: 30.0
   fail_on_unreachable:
     description:
       - Fail when Prometheus or Alertmanager does not answer or answers 5xx.
@@ -201,15 +209,23 @@ alertmanager_alerts:
     - {name: DatabaseDown, state: active, severity: critical, labels: {alertname: DatabaseDown},
        annotations: {}, starts_at: "2026-01-31T12:00:00Z", fingerprint: 4e1b2c, receivers: [pager]}
 prometheus:
-  description: Whether Prometheus answered (C(url), C(reachable), C(error)).
+  description:
+    - Whether Prometheus answered (C(url), C(reachable), C(error)), and C(timed_out), true when it did not
+      answer in time (as opposed to refused or a 5xx).
   returned: always
   type: dict
-  sample: {url: "http://prometheus:9090", reachable: true, error: null}
+  sample: {url: "http://prometheus:9090", reachable: true, timed_out: false, error: null}
 alertmanager:
-  description: Whether Alertmanager answered, null without O(alertmanager_url).
+  description: Whether Alertmanager answered, as RV(prometheus); null without O(alertmanager_url).
   returned: always
   type: dict
-  sample: {url: "http://alertmanager:9093", reachable: true, error: null}
+  sample: {url: "http://alertmanager:9093", reachable: false, timed_out: true, error: "..."}
+timed_out:
+  description: The servers (V(prometheus), V(alertmanager)) that did not answer in time.
+  returned: always
+  type: list
+  elements: str
+  sample: [alertmanager]
 degraded:
   description: True when O(fail_on_unreachable=false) let the task succeed without some answers.
   returned: always
@@ -227,7 +243,13 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import files, prometheus, web
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    Deadline,
+    ModuleFailure,
+    bounded_map,
+    check_deadline,
+    run,
+)
 
 
 def argument_spec():
@@ -247,6 +269,7 @@ def argument_spec():
         alert_state=dict(type="str", choices=["firing", "pending", "all"], default="firing"),
         alertmanager_url=dict(type="str"),
         timeout=dict(type="float", default=10.0),
+        deadline=dict(type="float", default=30.0),
         fail_on_unreachable=dict(type="bool", default=True),
         dest=dict(type="path"),
         **web.auth_argument_spec(),
@@ -271,7 +294,7 @@ def _attempt(job):
     try:
         return kind, spec, "ok", fn()
     except prometheus.Unavailable as exc:
-        return kind, spec, "unavailable", str(exc)
+        return kind, spec, "timed_out" if exc.timed_out else "unavailable", str(exc)
     except ModuleFailure as exc:
         return kind, spec, "failed", exc.msg
 
@@ -286,9 +309,11 @@ def prometheus_query(module):
         raise ModuleFailure("nothing to ask: give queries, alerts=true and/or alertmanager_url")
     if p["dest"]:
         files.check_writable(p["dest"])
+    check_deadline(p["deadline"])
 
     headers = web.auth_headers(p)
-    opts = dict(headers=headers, timeout=p["timeout"], validate_certs=p["validate_certs"])
+    deadline = Deadline(p["deadline"])
+    opts = dict(headers=headers, timeout=p["timeout"], validate_certs=p["validate_certs"], deadline=deadline)
     prom = prometheus.Api(p["url"], "Prometheus", **opts)
     am = prometheus.Api(p["alertmanager_url"], "Alertmanager", **opts) if p["alertmanager_url"] else None
     now = prometheus.now()
@@ -300,17 +325,19 @@ def prometheus_query(module):
         alerts=[],
         alert_names=[],
         alertmanager_alerts=[],
-        prometheus=dict(url=prom.base_url, reachable=True, error=None),
-        alertmanager=dict(url=am.base_url, reachable=True, error=None) if am else None,
+        prometheus=dict(url=prom.base_url, reachable=True, timed_out=False, error=None),
+        alertmanager=dict(url=am.base_url, reachable=True, timed_out=False, error=None) if am else None,
+        timed_out=[],
         degraded=False,
         file=None,
     )
     failures, unavailable = [], []
     for kind, spec, outcome, value in answers:
         server = result["alertmanager"] if kind == "alertmanager" else result["prometheus"]
-        if outcome == "unavailable":
+        if outcome in ("unavailable", "timed_out"):
             unavailable.append(value)
             server.update(reachable=False, error=server["error"] or value)
+            server["timed_out"] = server["timed_out"] or outcome == "timed_out"
         elif outcome == "failed":
             failures.append(value)
         if kind == "query":
@@ -327,6 +354,7 @@ def prometheus_query(module):
         elif kind == "alertmanager" and outcome == "ok":
             result["alertmanager_alerts"] = value
 
+    result["timed_out"] = [k for k in ("prometheus", "alertmanager") if (result[k] or {}).get("timed_out")]
     if failures:
         raise ModuleFailure("; ".join(dict.fromkeys(failures)), **result)
     if unavailable:
@@ -365,8 +393,12 @@ def prometheus_query(module):
         + (f"alerts: {', '.join(names)}" if names else "no alert")
         + (
             " (degraded: "
-            + ", ".join(k for k in ("prometheus", "alertmanager") if (result.get(k) or {}).get("reachable") is False)
-            + " not answering)"
+            + ", ".join(
+                k + " not answering" + (" in time" if result[k]["timed_out"] else "")
+                for k in ("prometheus", "alertmanager")
+                if (result.get(k) or {}).get("reachable") is False
+            )
+            + ")"
             if result["degraded"]
             else ""
         )

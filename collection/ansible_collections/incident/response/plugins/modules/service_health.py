@@ -17,6 +17,9 @@ description:
     accepts a TCP connection (O(databases[].check=tcp)).
   - Fails when a check is DOWN (O(fail_on=any)), when fewer than a quorum are UP, when a named check is
     DOWN, or never (O(fail_on=never)), with the full result in every case.
+  - The whole task ends by O(deadline), retries included, whatever hangs. A check that got no answer in
+    time (a frozen server accepts the connection and never answers) is DOWN with RV(checks[].timed_out=true),
+    which tells it apart from a refused connection or a bad answer.
 version_added: 0.1.0
 author:
   - Incident Response Engineering (@incident-response)
@@ -55,10 +58,10 @@ options:
         type: list
         elements: int
       timeout:
-        description: Seconds for one attempt. Default O(timeout).
+        description: Seconds for one attempt, cut to what is left of O(deadline). Default O(timeout).
         type: float
       retries:
-        description: Extra attempts after a DOWN answer. Default O(retries).
+        description: Extra attempts after a DOWN answer, as long as O(deadline) leaves time. Default O(retries).
         type: int
       method:
         description: HTTP method.
@@ -107,7 +110,9 @@ options:
         description: Password of the account. Default O(login_password). Never logged or returned.
         type: str
       connect_timeout:
-        description: Seconds to wait for the connection. Default O(timeout).
+        description:
+          - Seconds for one attempt (connect, the server's greeting, the login and C(SELECT 1)), cut to what
+            is left of O(deadline). Default O(timeout).
         type: float
       retries:
         description: Extra attempts after a failure. Default O(retries).
@@ -125,6 +130,13 @@ options:
     description: Seconds for one attempt of a check, unless the check gives its own.
     type: float
     default: 5.0
+  deadline:
+    description:
+      - Seconds for the whole task, every attempt and retry of every check included. No attempt runs past
+        it: each one's timeout is cut to what is left, and a check not answered by then is DOWN with
+        RV(checks[].timed_out=true).
+    type: float
+    default: 30.0
   retries:
     description:
       - Extra attempts of a check that is DOWN, unless the check gives its own. One retry keeps a single
@@ -284,6 +296,12 @@ checks:
       description: Why the check is DOWN, null when UP.
       type: str
       sample: "HTTP 503 (expected 200); health DOWN; db DOWN: OperationalError: Can't connect to MySQL server"
+    timed_out:
+      description:
+        - True when the check is DOWN because no answer came in time (its attempt's timeout or O(deadline)),
+          not because it was refused or answered badly.
+      type: bool
+      sample: true
 summary:
   description: Counts and names, for a severity policy.
   returned: always
@@ -315,6 +333,15 @@ summary:
       type: list
       elements: str
       sample: [order-service, db-primary]
+    timed_out:
+      description: Checks DOWN because they did not answer in time.
+      type: int
+      sample: 1
+    timed_out_names:
+      description: Names of the checks DOWN because they did not answer in time.
+      type: list
+      elements: str
+      sample: [db-primary]
     regions:
       description: Per region label, C(total), C(up), C(down) and C(down_names). Only checks with a region count.
       type: dict
@@ -331,7 +358,12 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import health
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, run
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    Deadline,
+    ModuleFailure,
+    check_deadline,
+    run,
+)
 
 
 def argument_spec():
@@ -364,6 +396,7 @@ def argument_spec():
         login_user=dict(type="str"),
         login_password=dict(type="str", no_log=True),
         timeout=dict(type="float", default=5.0),
+        deadline=dict(type="float", default=30.0),
         retries=dict(type="int", default=1),
         retry_delay=dict(type="float", default=0.5),
         expected_status=dict(type="list", elements="int", default=[200]),
@@ -405,6 +438,7 @@ def service_health(module):
     p = module.params
     if p["concurrency"] < 1:
         raise ModuleFailure(f"concurrency must be at least 1, got {p['concurrency']}")
+    check_deadline(p["deadline"])
     endpoints, databases = build_checks(p)
     if not endpoints and not databases:
         raise ModuleFailure("nothing to check: give endpoints and/or databases")
@@ -412,14 +446,20 @@ def service_health(module):
     if problem:
         raise ModuleFailure(problem)
     start = time.monotonic()
-    checks = health.run_checks(endpoints, databases, p["concurrency"], p["validate_certs"])
+    deadline = Deadline(p["deadline"])
+    checks = health.run_checks(endpoints, databases, p["concurrency"], p["validate_certs"], deadline)
     summary = health.summarize(checks)
     result = dict(changed=False, checks=checks, summary=summary, elapsed_ms=round((time.monotonic() - start) * 1000, 1))
     msg = health.verdict(checks, summary, p["fail_on"], p["quorum"], p["required"])
     if msg:
         raise ModuleFailure(msg, **result)
     down = summary["down_names"]
-    result["msg"] = f"{summary['up']} of {summary['total']} checks UP" + (f"; DOWN: {', '.join(down)}" if down else "")
+    late = summary["timed_out_names"]
+    result["msg"] = (
+        f"{summary['up']} of {summary['total']} checks UP"
+        + (f"; DOWN: {', '.join(down)}" if down else "")
+        + (f"; timed out: {', '.join(late)}" if late else "")
+    )
     return result
 
 
