@@ -18,7 +18,7 @@ description:
   - A load balancer counts as up when it answers HTTP at all (even 503 because one service is
     down); whether it is healthy is reported apart.
   - A probe that got no answer in time (a hung database, a frozen region) says C(timed_out=true), apart
-    from a refused connection: a database that timed out is unreachable (C(reachable=false)) but may be
+    from a refused connection. A database that timed out is unreachable (C(reachable=false)) but may be
     alive (hung, or behind a partition). C(timed_out) lists every such probe.
 positional: databases, alerts, cluster
 options:

@@ -21,6 +21,7 @@ from ansible_collections.incident.response.plugins.module_utils.common import (
     ModuleFailure,
     bounded_map,
     cap,
+    check_deadline,
     timed_out_text,
 )
 from ansible_collections.incident.response.plugins.module_utils.web import HttpError, request
@@ -344,3 +345,103 @@ def validate_policy(checks, fail_on, quorum, required):
     if fail_on == "quorum" and quorum is not None and not 1 <= quorum <= len(names):
         return f"quorum must be between 1 and the number of checks ({len(names)}), got {quorum}"
     return None
+
+
+# -- the service_health step -----------------------------------------------------------------
+def argument_spec():
+    """The options of service_health."""
+    endpoint = dict(
+        name=dict(type="str", required=True),
+        url=dict(type="str", required=True),
+        region=dict(type="str"),
+        expected_status=dict(type="list", elements="int"),
+        timeout=dict(type="float"),
+        retries=dict(type="int"),
+        method=dict(type="str", choices=["GET", "HEAD"], default="GET"),
+        headers=dict(type="dict"),
+        parse=dict(type="str", choices=["auto", "actuator", "none"]),
+    )
+    database = dict(
+        name=dict(type="str", required=True),
+        check=dict(type="str", choices=["sql", "tcp"], default="sql"),
+        login_host=dict(type="str", default="127.0.0.1"),
+        login_port=dict(type="int", default=3306),
+        login_unix_socket=dict(type="path"),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        connect_timeout=dict(type="float"),
+        retries=dict(type="int"),
+        region=dict(type="str"),
+    )
+    return dict(
+        endpoints=dict(type="list", elements="dict", default=[], options=endpoint),
+        databases=dict(type="list", elements="dict", default=[], options=database),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        timeout=dict(type="float", default=5.0),
+        deadline=dict(type="float", default=30.0),
+        retries=dict(type="int", default=1),
+        retry_delay=dict(type="float", default=0.5),
+        expected_status=dict(type="list", elements="int", default=[200]),
+        parse=dict(type="str", choices=["auto", "actuator", "none"], default="auto"),
+        concurrency=dict(type="int", default=200),
+        validate_certs=dict(type="bool", default=True),
+        fail_on=dict(type="str", choices=list(FAIL_ON), default="any"),
+        quorum=dict(type="int"),
+        required=dict(type="list", elements="str", default=[]),
+    )
+
+
+def build_checks(p):
+    """Endpoint and database specs with the module-level defaults filled in."""
+    shared = dict(timeout=p["timeout"], retries=p["retries"], retry_delay=p["retry_delay"])
+    endpoints = []
+    for ep in p["endpoints"]:
+        spec = {**shared, "expected_status": p["expected_status"], "parse": p["parse"]}
+        spec.update({k: v for k, v in ep.items() if v is not None})
+        if not spec["expected_status"]:
+            raise ModuleFailure(f"endpoint {spec['name']}: expected_status must name at least one HTTP status")
+        endpoints.append(spec)
+    databases = []
+    for db in p["databases"]:
+        spec = {"connect_timeout": p["timeout"], "retries": p["retries"], "retry_delay": p["retry_delay"]}
+        spec.update({k: v for k, v in db.items() if v is not None})
+        spec.setdefault("login_user", p["login_user"])
+        spec.setdefault("login_password", p["login_password"] or "")
+        if spec["check"] == "sql" and not spec.get("login_user"):
+            raise ModuleFailure(
+                f"database {spec['name']}: a sql check needs login_user (on the database or at module level), "
+                "or use check=tcp to only test the connection"
+            )
+        databases.append(spec)
+    return endpoints, databases
+
+
+def step(p, deadline=None):
+    """The quick health check of service_health: its params (validated) -> its result; ModuleFailure with
+    the result when the failure policy does not hold. ``deadline`` (a Deadline) defaults to p's."""
+    if p["concurrency"] < 1:
+        raise ModuleFailure(f"concurrency must be at least 1, got {p['concurrency']}")
+    check_deadline(p["deadline"])
+    endpoints, databases = build_checks(p)
+    if not endpoints and not databases:
+        raise ModuleFailure("nothing to check: give endpoints and/or databases")
+    problem = validate_policy(endpoints + databases, p["fail_on"], p["quorum"], p["required"])
+    if problem:
+        raise ModuleFailure(problem)
+    start = time.monotonic()
+    deadline = deadline or Deadline(p["deadline"])
+    checks = run_checks(endpoints, databases, p["concurrency"], p["validate_certs"], deadline)
+    summary = summarize(checks)
+    result = dict(changed=False, checks=checks, summary=summary, elapsed_ms=round((time.monotonic() - start) * 1000, 1))
+    msg = verdict(checks, summary, p["fail_on"], p["quorum"], p["required"])
+    if msg:
+        raise ModuleFailure(msg, **result)
+    down = summary["down_names"]
+    late = summary["timed_out_names"]
+    result["msg"] = (
+        f"{summary['up']} of {summary['total']} checks UP"
+        + (f"; DOWN: {', '.join(down)}" if down else "")
+        + (f"; timed out: {', '.join(late)}" if late else "")
+    )
+    return result

@@ -19,7 +19,7 @@ description:
     stopped or the source is down) is returned as V(null), never as V(0).
   - With O(servers), reports on several servers in one task, concurrently (the runbook checks the primary
     and the secondary together).
-  - The whole task ends by O(deadline): the connection (TCP, greeting, login) and every statement wait at
+  - The whole task ends by O(deadline). The connection (TCP, greeting, login) and every statement wait at
     most what is left of it, so a hung server (frozen, or behind a partition) costs the deadline once. Such
     a server is reported with RV(timed_out=true), apart from one that refused the connection.
 author:
@@ -142,7 +142,7 @@ reachable:
 timed_out:
   description:
     - True when the server did not answer in time (the connection, its greeting or a statement hit
-      O(connect_timeout) or O(deadline)): a hung server, as opposed to one that refused the connection.
+      O(connect_timeout) or O(deadline)), a hung server, as opposed to one that refused the connection.
   returned: without O(servers)
   type: bool
   sample: false
@@ -361,129 +361,17 @@ timed_out_servers:
   sample: [db-primary]
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.incident.response.plugins.module_utils.common import (
-    Deadline,
-    ModuleFailure,
-    bounded_map,
-    check_deadline,
-    run,
-)
-from ansible_collections.incident.response.plugins.module_utils.mysql import (
-    describe_target,
-    login_argument_spec,
-    login_suboptions,
-    merge_login,
-    require_pymysql,
-)
-from ansible_collections.incident.response.plugins.module_utils.mysql_replication import (
-    ConnectFailure,
-    Server,
-    StatementFailure,
-)
-
-MAX_WORKERS = 16
-
-
-def argument_spec():
-    spec = login_argument_spec()
-    server = login_suboptions()
-    server["name"] = dict(type="str")
-    spec.update(
-        servers=dict(type="list", elements="dict", options=server),
-        processlist=dict(type="bool", default=False),
-        deadline=dict(type="float", default=30.0),
-        fail_on_unreachable=dict(type="bool", default=True),
-    )
-    return spec
-
-
-def report(params, name, processlist, fail_on_unreachable, deadline):
-    """State of one server; an unreachable one is a finding unless the task says it is a failure.
-
-    A server that stops answering after the login (frozen between two statements) is as unreachable
-    as one that never answered: it timed out.
-    """
-    start = time.monotonic()
-    try:
-        server = Server(params, name, deadline=deadline)
-    except ConnectFailure as exc:
-        if exc.unreachable and not fail_on_unreachable:
-            return _unreachable(exc, start)
-        raise
-    try:
-        return dict(reachable=True, timed_out=False, **server.state(processlist=processlist))
-    except StatementFailure as exc:
-        if exc.timed_out and not fail_on_unreachable:
-            return _unreachable(exc, start)
-        raise
-    finally:
-        server.close()
-
-
-def _unreachable(exc, start):
-    """A server that did not answer, and whether (and after how long) it timed out."""
-    res = dict(reachable=False, timed_out=exc.timed_out, error=exc.msg)
-    if exc.timed_out:
-        res["timed_out_after"] = round(time.monotonic() - start, 1)
-    return res
-
-
-def main_logic(module):
-    params = module.params
-    check_deadline(params["deadline"])
-    deadline = Deadline(params["deadline"])
-    if not params["servers"]:
-        one = report(params, describe_target(params), params["processlist"], params["fail_on_unreachable"], deadline)
-        return dict(changed=False, msg=one.get("summary") or one.get("error"), **one)
-
-    targets = []
-    for entry in params["servers"]:
-        login = merge_login(params, entry)
-        if not login.get("login_unix_socket") and not entry.get("login_host"):
-            raise ModuleFailure(
-                f"servers entry {entry.get('name') or len(targets)}: set login_host or login_unix_socket"
-            )
-        targets.append((entry.get("name") or describe_target(login), login))
-    names = [target[0] for target in targets]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ModuleFailure(f"servers: each name must be unique; used more than once: {', '.join(duplicates)}")
-
-    def one(target):
-        name, login = target
-        try:
-            return report(login, name, params["processlist"], params["fail_on_unreachable"], deadline)
-        except ConnectFailure as exc:  # answered and refused (a login problem): a failure, not a finding
-            return dict(reachable=not exc.unreachable, timed_out=exc.timed_out, error=exc.msg, failed=True)
-        except StatementFailure as exc:
-            return dict(reachable=not exc.timed_out, timed_out=exc.timed_out, error=exc.msg, failed=True)
-        except ModuleFailure as exc:
-            return dict(reachable=True, timed_out=False, error=exc.msg, failed=True)
-
-    results = dict(zip(names, bounded_map(one, targets, MAX_WORKERS), strict=True))
-    failures = [f"{name}: {res['error']}" for name, res in results.items() if res.pop("failed", False)]
-    summary = dict(
-        servers=results,
-        primaries=[n for n, r in results.items() if r.get("role") == "primary"],
-        replicas=[n for n, r in results.items() if r.get("role") == "replica"],
-        # Not "unreachable": Ansible reads a true top-level "unreachable" as "the host is unreachable".
-        unreachable_servers=[n for n, r in results.items() if not r["reachable"]],
-        timed_out_servers=[n for n, r in results.items() if r["timed_out"]],
-    )
-    if failures:
-        raise ModuleFailure("; ".join(failures), **summary)
-    line = " | ".join(f"{n}: {r.get('summary') or r.get('error')}" for n, r in results.items())
-    return dict(changed=False, msg=line, **summary)
+from ansible_collections.incident.response.plugins.module_utils import mysql_status
+from ansible_collections.incident.response.plugins.module_utils.common import run
+from ansible_collections.incident.response.plugins.module_utils.mysql import require_pymysql
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=mysql_status.argument_spec(), supports_check_mode=True)
     require_pymysql(module)
-    run(module, main_logic)
+    run(module, lambda m: mysql_status.step(m.params))
 
 
 if __name__ == "__main__":

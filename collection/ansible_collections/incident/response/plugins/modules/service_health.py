@@ -133,7 +133,7 @@ options:
   deadline:
     description:
       - Seconds for the whole task, every attempt and retry of every check included. No attempt runs past
-        it: each one's timeout is cut to what is left, and a check not answered by then is DOWN with
+        it, each one's timeout is cut to what is left, and a check not answered by then is DOWN with
         RV(checks[].timed_out=true).
     type: float
     default: 30.0
@@ -353,119 +353,15 @@ elapsed_ms:
   sample: 105.2
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import health
-from ansible_collections.incident.response.plugins.module_utils.common import (
-    Deadline,
-    ModuleFailure,
-    check_deadline,
-    run,
-)
-
-
-def argument_spec():
-    endpoint = dict(
-        name=dict(type="str", required=True),
-        url=dict(type="str", required=True),
-        region=dict(type="str"),
-        expected_status=dict(type="list", elements="int"),
-        timeout=dict(type="float"),
-        retries=dict(type="int"),
-        method=dict(type="str", choices=["GET", "HEAD"], default="GET"),
-        headers=dict(type="dict"),
-        parse=dict(type="str", choices=["auto", "actuator", "none"]),
-    )
-    database = dict(
-        name=dict(type="str", required=True),
-        check=dict(type="str", choices=["sql", "tcp"], default="sql"),
-        login_host=dict(type="str", default="127.0.0.1"),
-        login_port=dict(type="int", default=3306),
-        login_unix_socket=dict(type="path"),
-        login_user=dict(type="str"),
-        login_password=dict(type="str", no_log=True),
-        connect_timeout=dict(type="float"),
-        retries=dict(type="int"),
-        region=dict(type="str"),
-    )
-    return dict(
-        endpoints=dict(type="list", elements="dict", default=[], options=endpoint),
-        databases=dict(type="list", elements="dict", default=[], options=database),
-        login_user=dict(type="str"),
-        login_password=dict(type="str", no_log=True),
-        timeout=dict(type="float", default=5.0),
-        deadline=dict(type="float", default=30.0),
-        retries=dict(type="int", default=1),
-        retry_delay=dict(type="float", default=0.5),
-        expected_status=dict(type="list", elements="int", default=[200]),
-        parse=dict(type="str", choices=["auto", "actuator", "none"], default="auto"),
-        concurrency=dict(type="int", default=200),
-        validate_certs=dict(type="bool", default=True),
-        fail_on=dict(type="str", choices=list(health.FAIL_ON), default="any"),
-        quorum=dict(type="int"),
-        required=dict(type="list", elements="str", default=[]),
-    )
-
-
-def build_checks(p):
-    """Endpoint and database specs with the module-level defaults filled in."""
-    shared = dict(timeout=p["timeout"], retries=p["retries"], retry_delay=p["retry_delay"])
-    endpoints = []
-    for ep in p["endpoints"]:
-        spec = {**shared, "expected_status": p["expected_status"], "parse": p["parse"]}
-        spec.update({k: v for k, v in ep.items() if v is not None})
-        if not spec["expected_status"]:
-            raise ModuleFailure(f"endpoint {spec['name']}: expected_status must name at least one HTTP status")
-        endpoints.append(spec)
-    databases = []
-    for db in p["databases"]:
-        spec = {"connect_timeout": p["timeout"], "retries": p["retries"], "retry_delay": p["retry_delay"]}
-        spec.update({k: v for k, v in db.items() if v is not None})
-        spec.setdefault("login_user", p["login_user"])
-        spec.setdefault("login_password", p["login_password"] or "")
-        if spec["check"] == "sql" and not spec.get("login_user"):
-            raise ModuleFailure(
-                f"database {spec['name']}: a sql check needs login_user (on the database or at module level), "
-                "or use check=tcp to only test the connection"
-            )
-        databases.append(spec)
-    return endpoints, databases
-
-
-def service_health(module):
-    p = module.params
-    if p["concurrency"] < 1:
-        raise ModuleFailure(f"concurrency must be at least 1, got {p['concurrency']}")
-    check_deadline(p["deadline"])
-    endpoints, databases = build_checks(p)
-    if not endpoints and not databases:
-        raise ModuleFailure("nothing to check: give endpoints and/or databases")
-    problem = health.validate_policy(endpoints + databases, p["fail_on"], p["quorum"], p["required"])
-    if problem:
-        raise ModuleFailure(problem)
-    start = time.monotonic()
-    deadline = Deadline(p["deadline"])
-    checks = health.run_checks(endpoints, databases, p["concurrency"], p["validate_certs"], deadline)
-    summary = health.summarize(checks)
-    result = dict(changed=False, checks=checks, summary=summary, elapsed_ms=round((time.monotonic() - start) * 1000, 1))
-    msg = health.verdict(checks, summary, p["fail_on"], p["quorum"], p["required"])
-    if msg:
-        raise ModuleFailure(msg, **result)
-    down = summary["down_names"]
-    late = summary["timed_out_names"]
-    result["msg"] = (
-        f"{summary['up']} of {summary['total']} checks UP"
-        + (f"; DOWN: {', '.join(down)}" if down else "")
-        + (f"; timed out: {', '.join(late)}" if late else "")
-    )
-    return result
+from ansible_collections.incident.response.plugins.module_utils.common import run
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run(module, service_health)
+    module = AnsibleModule(argument_spec=health.argument_spec(), supports_check_mode=True)
+    run(module, lambda m: health.step(m.params))
 
 
 if __name__ == "__main__":
