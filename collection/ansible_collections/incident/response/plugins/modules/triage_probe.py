@@ -224,8 +224,8 @@ def probe_params(module, name):
     spec, given = spec_fn(), dict(module.params[name])
     secrets = _secrets(spec, given)
     if secrets:
-        module.no_log_values.update(str(value) for _, value in secrets)  # kept out of the failure's result
-        paths = ", ".join(path for path, _ in secrets)
+        module.no_log_values.update(str(secret[1]) for secret in secrets)  # kept out of the failure's result
+        paths = ", ".join(secret[0] for secret in secrets)
         where = "login_password" if name in ("health", "databases") else "bearer_token or url_password"
         raise ModuleFailure(
             f"{name}: {paths} is a secret: give it as the task's {where} (no_log), not in {name}"
