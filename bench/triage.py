@@ -9,7 +9,11 @@ failed run means nothing). Prints a markdown table with the median and range of 
 triage said (the policy's severity, the probes that timed out), and the load average of this
 shared machine before and after. A report, not a test: it asserts nothing about time.
 
-    .venv/bin/python bench/triage.py [--runs 5] [--port-base 28000] [--only region-down ...]
+With ``--compare DIR`` it also times the playbooks and collection of another checkout of the
+project (``git archive <commit> | tar -x -C DIR``), alternating the two on every run, so a
+before/after comparison sees the same load of the machine.
+
+    .venv/bin/python bench/triage.py [--runs 5] [--port-base 28000] [--only region-down ...] [--compare DIR]
 """
 
 from __future__ import annotations
@@ -46,9 +50,12 @@ def incidentctl() -> str:
     return str(Path(sys.executable).with_name("incidentctl"))
 
 
-def triage(lab: Lab) -> tuple[float, dict]:
-    """One `incidentctl triage --json` against the lab: (seconds, its JSON)."""
+def triage(lab: Lab, project: str | None = None) -> tuple[float, dict]:
+    """One `incidentctl triage --json` against the lab, with this checkout's playbooks and collection or
+    ``project``'s: (seconds, its JSON)."""
     env = {**os.environ, "INCIDENTLAB_DIR": str(lab.cfg.lab_dir)}
+    if project:
+        env["INCIDENTCTL_PROJECT_DIR"] = project
     start = time.perf_counter()
     out = subprocess.run([incidentctl(), "triage", "--json"], capture_output=True, text=True, env=env, check=False)
     elapsed = time.perf_counter() - start
@@ -92,7 +99,9 @@ def main() -> None:
     parser.add_argument("--port-base", type=int, default=28000, help="the lab's port base (a free range of 1000)")
     parser.add_argument("--only", nargs="*", default=None, help="faults to run (names as in the table)")
     parser.add_argument("--lab-dir", default=None, help="use this lab, which is up, instead of one of its own")
+    parser.add_argument("--compare", default=None, help="also time this checkout of the project (before/after)")
     args = parser.parse_args()
+    ways = [None, str(Path(args.compare).resolve())] if args.compare else [None]
     todo = [f for f in FAULTS if not args.only or f[1] in args.only or f[0] in args.only]
 
     rows = []
@@ -103,20 +112,24 @@ def main() -> None:
             lab.up()
         try:
             wait_healthy(lab)
-            triage(lab)  # warm-up: first imports, Prometheus' first evaluations
+            for way in ways:
+                triage(lab, way)  # warm-up: first imports, Prometheus' first evaluations
             load_before = load()
             for label, fault, arg in todo:
-                samples, answers = [], []
-                for _ in range(args.runs):
-                    if fault:
-                        lab.break_fault(fault, arg)
-                    seconds, data = triage(lab)
-                    samples.append(seconds)
-                    answers.append(said(data))
-                    if fault:
-                        lab.heal()
-                        wait_healthy(lab)
-                    print(f"{label}: {seconds:.2f} s, {answers[-1]}", file=sys.stderr)
+                samples = {way: [] for way in ways}
+                answers = []
+                for run in range(args.runs):
+                    for way in ways if run % 2 == 0 else ways[::-1]:  # alternate who goes first
+                        if fault:
+                            lab.break_fault(fault, arg)
+                        seconds, data = triage(lab, way)
+                        samples[way].append(seconds)
+                        if way is None:
+                            answers.append(said(data))
+                        if fault:
+                            lab.heal()
+                            wait_healthy(lab)
+                        print(f"{label} [{way or 'this checkout'}]: {seconds:.2f} s, {said(data)}", file=sys.stderr)
                 rows.append((label, samples, answers))
             load_after = load()
         finally:
@@ -125,14 +138,19 @@ def main() -> None:
 
     print(f"`incidentctl triage` right after each lab fault, median (range) of {args.runs} runs; 2 CPUs,")
     print(f"load average {load_before} before and {load_after} after (1, 5, 15 min).\n")
-    print("| fault | triage | severity | timed out |")
-    print("|-------|--------|----------|-----------|")
+    before = f" {Path(args.compare).name} |" if args.compare else ""
+    print(f"| fault |{before} triage | severity | timed out |")
+    print("|-------|" + ("--------|" if args.compare else "") + "--------|----------|-----------|")
     for label, samples, answers in rows:
         severity = Counter(a[0] for a in answers).most_common(1)[0][0]
         late = Counter(p for a in answers for p in a[1])
         timed_out = ", ".join(f"{p}" + (f" ({n}/{len(answers)})" if n < len(answers) else "") for p, n in late.items())
-        figure = f"{statistics.median(samples):.1f} s ({min(samples):.1f}-{max(samples):.1f})"
-        print(f"| {label} | {figure} | {severity} | {timed_out or '-'} |")
+        figures = " | ".join(figure(samples[way]) for way in ways[::-1])
+        print(f"| {label} | {figures} | {severity} | {timed_out or '-'} |")
+
+
+def figure(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.1f} s ({min(samples):.1f}-{max(samples):.1f})"
 
 
 if __name__ == "__main__":
