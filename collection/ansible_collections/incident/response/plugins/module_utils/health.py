@@ -374,7 +374,7 @@ def argument_spec():
         login_user=dict(type="str"),
         login_password=dict(type="str", no_log=True),
         timeout=dict(type="float", default=5.0),
-        deadline=dict(type="float", default=30.0),
+        deadline=dict(type="float"),
         retries=dict(type="int", default=1),
         retry_delay=dict(type="float", default=0.5),
         expected_status=dict(type="list", elements="int", default=[200]),
@@ -412,6 +412,16 @@ def build_checks(p):
     return endpoints, databases
 
 
+def attempts_bound(checks):
+    """The longest one check may take with all its attempts and delays, plus a second for the work around
+    them: the step's deadline when none is given, so that each check keeps the time its options give it."""
+    return 1.0 + max(
+        float(c["timeout"] if "timeout" in c else c["connect_timeout"]) * (1 + int(c["retries"]))
+        + float(c["retry_delay"]) * int(c["retries"])
+        for c in checks
+    )
+
+
 def step(p, deadline=None):
     """The quick health check of service_health: its params (validated) -> its result; ModuleFailure with
     the result when the failure policy does not hold. ``deadline`` (a Deadline) defaults to p's."""
@@ -425,7 +435,7 @@ def step(p, deadline=None):
     if problem:
         raise ModuleFailure(problem)
     start = time.monotonic()
-    deadline = deadline or Deadline(p["deadline"])
+    deadline = deadline or Deadline(p["deadline"] or attempts_bound(endpoints + databases))
     checks = run_checks(endpoints, databases, p["concurrency"], p["validate_certs"], deadline)
     summary = summarize(checks)
     result = dict(changed=False, checks=checks, summary=summary, elapsed_ms=round((time.monotonic() - start) * 1000, 1))

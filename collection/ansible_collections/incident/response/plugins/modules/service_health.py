@@ -135,8 +135,9 @@ options:
       - Seconds for the whole task, every attempt and retry of every check included. No attempt runs past
         it, each one's timeout is cut to what is left, and a check not answered by then is DOWN with
         RV(checks[].timed_out=true).
+      - Default the longest one check may take with its attempts and delays (timeout x (1 + retries) +
+        retry_delay x retries), plus one second, so that every check keeps the time its options give it.
     type: float
-    default: 30.0
   retries:
     description:
       - Extra attempts of a check that is DOWN, unless the check gives its own. One retry keeps a single

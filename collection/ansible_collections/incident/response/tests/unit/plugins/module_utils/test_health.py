@@ -131,3 +131,11 @@ def test_a_refusal_is_down_but_not_timed_out(monkeypatch):
     res = health.check_http({"name": "lb", "url": "http://lb/health", "retries": 0})
     assert res["status"] == "DOWN" and res["timed_out"] is False and "Connection refused" in res["error"]
     assert health.summarize([res])["timed_out_names"] == []
+
+
+def test_without_a_deadline_every_check_keeps_the_time_its_attempts_give_it():
+    checks = [
+        {"timeout": 3, "retries": 10, "retry_delay": 3},  # a verification that waits for services: 63 s
+        {"connect_timeout": 5, "retries": 1, "retry_delay": 0.5},
+    ]
+    assert health.attempts_bound(checks) == 64.0
