@@ -131,6 +131,20 @@ def test_frozen_parts_time_out_within_the_one_deadline_and_the_rest_is_read(lab)
     assert res["cluster"]["clusters"]["frozen"]["timed_out"]
 
 
+def test_a_single_frozen_database_is_named_by_its_address(lab):
+    with blackhole() as frozen:
+        port = int(frozen.rsplit(":", 1)[1])
+        res = run_module(
+            "triage_probe",
+            {
+                "deadline": 2,
+                "databases": {"login_port": port, "login_user": DB_USERS["admin"], "fail_on_unreachable": False},
+            },
+        )
+    assert not res["failed"], res["msg"]
+    assert res["databases"]["timed_out"] is True and res["timed_out"] == [f"databases 127.0.0.1:{port}"]
+
+
 def test_bad_input_is_refused_in_one_line_and_secrets_only_at_the_top(lab):
     res = run_module("triage_probe", {"deadline": 5})
     assert res["failed"] and res["msg"] == "nothing to probe: give at least one of health, databases, alerts, cluster"

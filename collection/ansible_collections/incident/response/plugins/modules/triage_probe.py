@@ -273,14 +273,16 @@ def _probe(module, name, params, deadline):
         return name, dict(failed=True, msg=msg, exception=traceback.format_exc()), msg
 
 
-def _timed_out(name, res):
+def _timed_out(name, res, params):
     """The targets of one probe's result that did not answer in time."""
     if not res:
         return []
     if name == "health":
         names = (res.get("summary") or {}).get("timed_out_names") or []
+    elif name == "databases" and not params.get("servers"):  # one server: the result is its state
+        names = [mysql.describe_target(params)] if res.get("timed_out") else []
     elif name == "databases":
-        names = res.get("timed_out_servers") or ([res.get("server", {}).get("address")] if res.get("timed_out") else [])
+        names = res.get("timed_out_servers") or []
     elif name == "alerts":
         names = res.get("timed_out") or []
     else:
@@ -314,7 +316,7 @@ def triage_probe(module):
         if failure:
             failures.append(f"{name}: {failure}")
     result.update(
-        timed_out=[t for name in PROBES for t in _timed_out(name, result[name])],
+        timed_out=[t for name in names for t in _timed_out(name, result[name], params[name])],
         failed_probes=[name for name in names if result[name].get("failed")],
         elapsed_ms=round((time.monotonic() - start) * 1000, 1),
     )
