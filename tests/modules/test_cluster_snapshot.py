@@ -223,6 +223,7 @@ def test_unreachable_api_server_is_said_so(lab):
     assert res["failed"]
     assert f"cannot reach the API server {url} to list nodes" in res["msg"]
     assert res["clusters"]["default"]["reachable"] is False
+    assert res["clusters"]["default"]["timed_out"] is False and res["timed_out_clusters"] == []  # refused
 
 
 def test_a_frozen_region_times_out_with_the_other_regions_data(settled, tmp_path):
@@ -240,6 +241,8 @@ def test_a_frozen_region_times_out_with_the_other_regions_data(settled, tmp_path
         assert "fail_on_error=false" in res["msg"]
         assert res["clusters"]["primary"]["pods"] and res["health"]["primary"]["healthy"]
         assert res["clusters"]["frozen"]["reachable"] is False and res["clusters"]["frozen"]["pods"] is None
+        assert res["clusters"]["frozen"]["timed_out"] is True and res["clusters"]["primary"]["timed_out"] is False
+        assert res["timed_out_clusters"] == ["frozen"]
         written = json.loads(Path(res["file"]["path"]).read_text())  # the partial record is kept too
         assert written["clusters"]["primary"]["pods"] and written["clusters"]["frozen"]["error"]
 
@@ -247,6 +250,28 @@ def test_a_frozen_region_times_out_with_the_other_regions_data(settled, tmp_path
         assert not res["failed"] and res["degraded"] and not res["healthy"]
         assert any("fail_on_error=false" in w for w in res.get("warnings", []))
         assert "frozen: NOT READ" in res["msg"]
+
+
+def test_the_deadline_ends_every_request_of_a_frozen_cluster(settled):
+    """Each of the frozen cluster's reads would wait 30 s (its request timeout); the task's deadline
+    ends them all, the cluster says it timed out, and the healthy cluster is read in full."""
+    lab = settled
+    with blackhole() as frozen:
+        res = run_module(
+            "cluster_snapshot",
+            {
+                "kubeconfig": kubeconfig(lab),
+                "clusters": [{"name": "primary", "context": "primary"}, {"name": "frozen", "host": frozen}],
+                "request_timeout": 30,
+                "deadline": 3,
+                "fail_on_error": False,
+            },
+        )
+    assert not res["failed"] and res["degraded"]
+    assert res["timed_out_clusters"] == ["frozen"]
+    assert res["clusters"]["frozen"]["timed_out"] and res["clusters"]["frozen"]["timed_out_after"] > 0
+    assert res["clusters"]["primary"]["error"] is None and res["health"]["primary"]["healthy"]
+    assert res["clusters"]["primary"]["timed_out_after"] is None
 
 
 def test_missing_namespace_fails(settled):

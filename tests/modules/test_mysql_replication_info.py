@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from incidentlab import mariadb
 from mysql_lab import assert_no_secrets, login, replica_status
 from support import run_module, wait_for
@@ -94,8 +96,9 @@ def test_primary_down_is_a_finding_when_asked_and_a_clear_failure_by_default(lab
     assert not res["failed"], res["msg"]
     assert res["unreachable_servers"] == ["primary"] and res["replicas"] == ["replica"]
     down = res["servers"]["primary"]
-    assert down["reachable"] is False
+    assert down["reachable"] is False and down["timed_out"] is False  # refused: down, not hung
     assert "cannot connect: is the server running" in down["error"]
+    assert res["timed_out_servers"] == []
     rep = res["servers"]["replica"]["replication"]
     assert rep["io_thread"] == "connecting" and rep["sql_thread"] == "running"
     assert rep["relay_log_applied"] is True and rep["seconds_behind_source"] is None
@@ -116,6 +119,44 @@ def test_an_unnamed_server_that_does_not_answer_is_named_once(lab):
     assert res["msg"].count("127.0.0.1:1") == 1, res["msg"]
 
 
+def test_a_frozen_primary_is_named_timed_out_and_the_task_ends_by_its_deadline(lab, healed):
+    """The lab's primary frozen as behind a partition: it accepts the TCP connection and never greets.
+    A 30 s connect timeout is cut to the task's deadline; the primary is unreachable and timed out
+    (maybe alive), the replica is read as usual."""
+    lab.break_fault("db-primary-partitioned")
+    res = both(lab, fail_on_unreachable=False, connect_timeout=30, deadline=3)
+    assert not res["failed"], res["msg"]
+    frozen = res["servers"]["primary"]
+    assert frozen["reachable"] is False and frozen["timed_out"] is True and frozen["timed_out_after"] > 0
+    assert frozen["error"].startswith(f"127.0.0.1:{lab.cfg.ports['db-primary']}: not answering (timed out after")
+    assert res["timed_out_servers"] == ["primary"] and res["unreachable_servers"] == ["primary"]
+    assert res["servers"]["replica"]["reachable"] and res["replicas"] == ["replica"]
+    assert "primary: 127.0.0.1:" in res["msg"] and "not answering (timed out after" in res["msg"]
+
+    res = run_module("mysql_replication_info", dict(login(lab, "db-primary"), deadline=3))  # fail_on_unreachable
+    assert res["failed"] and "not answering (timed out after" in res["msg"]
+
+
+def test_a_server_that_freezes_after_the_login_times_out_within_the_deadline(lab, healed):
+    """Reads honour the step's deadline too: a primary frozen between the login and its statements
+    makes the next statement give up when the deadline is spent, as a timeout, not a refusal."""
+    from ansible_collections.incident.response.plugins.module_utils.common import Deadline
+    from ansible_collections.incident.response.plugins.module_utils.mysql_replication import (
+        Server,
+        StatementFailure,
+    )
+
+    server = Server(dict(login(lab, "db-primary"), login_unix_socket=None), deadline=Deadline(3))
+    try:
+        lab.break_fault("db-primary-partitioned")
+        with pytest.raises(StatementFailure) as failure:
+            server.state()
+    finally:
+        server.close()
+    assert failure.value.timed_out is True
+    assert "not answering (timed out after" in failure.value.msg and "while running" in failure.value.msg
+
+
 def test_bad_input_fails_with_a_clear_message(lab):
     bad_password = dict(login(lab, "db-replica"), login_password="wrong-password")
     res = run_module("mysql_replication_info", bad_password)
@@ -130,6 +171,9 @@ def test_bad_input_fails_with_a_clear_message(lab):
     one = dict(login_host="127.0.0.1", login_port=lab.cfg.ports["db-primary"])
     res = run_module("mysql_replication_info", dict(login(lab, "db-primary"), servers=[dict(one, name="x")] * 2))
     assert res["failed"] and "used more than once: x" in res["msg"]
+
+    res = run_module("mysql_replication_info", dict(login(lab, "db-primary"), deadline=0))
+    assert res["failed"] and "deadline must be a positive number of seconds" in res["msg"]
 
     res = run_module("mysql_replication_info", dict(login(lab, "db-primary"), login_port="not-a-port"))
     assert res["failed"] and "login_port" in res["msg"] and "Traceback" not in res["msg"]

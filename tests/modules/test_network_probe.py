@@ -4,6 +4,7 @@ unknown name, and a cluster that does not allow exec into its pods."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -33,6 +34,43 @@ def by_name(res):
     return {c["name"]: c for c in res["checks"]}
 
 
+@pytest.fixture
+def unanswered_port():
+    """A port whose TCP connects get no answer: its listen queue (backlog 0) is full, so Linux drops the
+    next SYNs, as a firewall or a partition does."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port), timeout=2)
+    try:
+        yield port
+    finally:
+        filler.close()
+        server.close()
+
+
+def test_a_connect_without_answer_times_out_within_the_deadline(unanswered_port):
+    closed = closed_port()
+    res = run_module(
+        "network_probe",
+        {
+            "targets": [
+                {"name": "silent", "host": "127.0.0.1", "port": unanswered_port},
+                {"name": "closed", "host": "127.0.0.1", "port": closed},
+            ],
+            "timeout": 30,
+            "deadline": 2,
+            "fail_on": "never",
+        },
+    )
+    assert not res["failed"], res["msg"]
+    silent, refused = by_name(res)["silent"], by_name(res)["closed"]
+    assert silent["reachable"] is False and silent["timed_out"] is True and "no answer within" in silent["error"]
+    assert refused["reachable"] is False and refused["timed_out"] is False
+    assert res["summary"]["timed_out"] == ["silent@controller"]
+
+
 def test_reachable_closed_and_unresolvable_from_the_controller(db_target):
     res = run_module("network_probe", {"targets": targets(db_target), "fail_on": "never", "timeout": 2})
     assert not res["failed"], res["msg"]
@@ -53,8 +91,10 @@ def test_reachable_closed_and_unresolvable_from_the_controller(db_target):
         "resolved": 3,
         "unreachable": ["closed@controller", "unknown@controller"],
         "unresolved": ["unknown@controller"],
+        "timed_out": [],  # refused and unknown: answers, not timeouts
         "all_ok": False,
     }
+    assert not closed["timed_out"] and not unknown["timed_out"]
 
     res = run_module("network_probe", {"targets": targets(db_target)})  # fail_on=any
     assert res["failed"] and "closed@controller: cannot connect to 127.0.0.1" in res["msg"]

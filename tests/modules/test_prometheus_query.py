@@ -9,6 +9,7 @@ import pytest
 
 from incidentlab import sinks
 from incidentlab.monitoring import http_json
+from kubeutil import blackhole
 from ops_support import HOST, free_port
 from support import run_module, wait_for
 
@@ -52,7 +53,7 @@ def test_queries_and_alerts_come_back_as_data_and_go_to_the_incident_record(lab,
     assert rng["series"][0]["values"][-1][1] == 1.0
     assert res["query_results"]["targets"]["series"][0]["value"] >= 2
     assert isinstance(res["alerts"], list) and isinstance(res["alertmanager_alerts"], list)
-    assert res["prometheus"] == {"url": lab.cfg.url("prometheus"), "reachable": True, "error": None}
+    assert res["prometheus"] == {"url": lab.cfg.url("prometheus"), "reachable": True, "timed_out": False, "error": None}
 
     record = json.loads(dest.read_text())
     assert record["query_results"] == res["query_results"]
@@ -102,6 +103,7 @@ def test_unreachable_prometheus_fails_clearly_or_degrades_when_asked(lab, tmp_pa
     assert res["failed"]
     assert "Connection refused" in res["msg"] and "fail_on_unreachable=false" in res["msg"]
     assert res["prometheus"]["reachable"] is False
+    assert res["prometheus"]["timed_out"] is False and res["timed_out"] == []  # refused, not timed out
 
     dest = tmp_path / "metrics.json"
     res = run_module("prometheus_query", {**args, "fail_on_unreachable": False, "dest": str(dest)})
@@ -109,6 +111,31 @@ def test_unreachable_prometheus_fails_clearly_or_degrades_when_asked(lab, tmp_pa
     assert "Connection refused" in res["query_results"]["databases_up"]["error"]
     assert res["alerts"] == [] and any("going on without metrics" in w for w in res["warnings"])
     assert json.loads(dest.read_text())["degraded"] is True
+
+
+def test_a_frozen_alertmanager_times_out_within_the_deadline_and_prometheus_still_answers(lab):
+    """Every request ends by the task's deadline (a 30 s request timeout is cut to it); the frozen
+    server is reported as timed out, apart from one that refused, and the other's answers are kept."""
+    with blackhole() as frozen:
+        res = run_module(
+            "prometheus_query",
+            {
+                "url": lab.cfg.url("prometheus"),
+                "queries": [{"name": "databases_up", "query": "mysql_up"}],
+                "alerts": True,
+                "alertmanager_url": frozen,
+                "timeout": 30,
+                "deadline": 3,
+                "fail_on_unreachable": False,
+            },
+        )
+    assert not res["failed"] and res["degraded"] is True
+    assert res["alertmanager"]["reachable"] is False and res["alertmanager"]["timed_out"] is True
+    assert "(timed out)" in res["alertmanager"]["error"]
+    assert res["prometheus"] == {"url": lab.cfg.url("prometheus"), "reachable": True, "timed_out": False, "error": None}
+    assert res["timed_out"] == ["alertmanager"]
+    assert res["query_results"]["databases_up"]["series_count"] == 2
+    assert "alertmanager not answering in time" in res["msg"]
 
 
 def test_credentials_are_sent_never_returned_and_refusal_is_explained(lab):

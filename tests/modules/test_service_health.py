@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from incidentlab.config import DB_USERS
+from kubeutil import blackhole
 from ops_support import HOST, DemoServices, TinyServer, actuator, free_port, get
 from support import run_module, wait_for
 
@@ -105,7 +106,59 @@ def test_database_fault_fails_by_default_naming_the_failing_component(lab, servi
     assert "db DOWN: OperationalError" in payment["error"]
     primary = _by_name(res)["db-primary"]
     assert primary["status"] == "DOWN" and "cannot connect" in primary["error"]
+    assert primary["timed_out"] is False  # refused: down, not hung
     assert res["summary"]["down_names"] == ["payment-service", "db-primary"]
+
+
+def test_frozen_targets_time_out_once_within_the_deadline_apart_from_refused_ones(lab):
+    """A server that accepts connections and never answers (HTTP, or MySQL that never greets) is DOWN
+    with timed_out; a refused one is DOWN without. The task's deadline cuts every attempt: the retries
+    that 30 s attempts would allow are never made."""
+    with blackhole() as frozen:
+        port = int(frozen.rsplit(":", 1)[1])
+        res = run_module(
+            "service_health",
+            {
+                "endpoints": [
+                    {"name": "frozen-http", "url": frozen + "/actuator/health"},
+                    {"name": "refused-http", "url": f"http://{HOST}:{free_port()}/actuator/health"},
+                ],
+                "databases": [
+                    {**_db(lab, "db-replica"), "name": "frozen-db", "login_port": port},
+                    _db(lab, "db-replica"),
+                ],
+                "timeout": 30,
+                "retries": 3,
+                "deadline": 3,
+                "fail_on": "never",
+            },
+        )
+    assert not res["failed"], res["msg"]
+    checks = _by_name(res)
+    for name in ("frozen-http", "frozen-db"):
+        assert checks[name]["status"] == "DOWN" and checks[name]["timed_out"] is True, checks[name]
+        assert checks[name]["attempts"] == 1
+        assert "not answering (timed out after" in checks[name]["error"]
+    refused = checks["refused-http"]
+    assert refused["status"] == "DOWN" and refused["timed_out"] is False and "Connection refused" in refused["error"]
+    assert checks["db-replica"]["status"] == "UP" and checks["db-replica"]["timed_out"] is False
+    assert res["summary"]["timed_out_names"] == ["frozen-http", "frozen-db"] and res["summary"]["timed_out"] == 2
+    assert res["summary"]["down_names"] == ["frozen-http", "refused-http", "frozen-db"]
+    assert res["msg"].endswith("timed out: frozen-http, frozen-db")
+
+
+def test_the_labs_frozen_primary_times_out_and_is_named(lab, healed):
+    lab.break_fault("db-primary-partitioned")
+    res = run_module(
+        "service_health",
+        {"databases": [_db(lab, "db-primary"), _db(lab, "db-replica")], "deadline": 3, "fail_on": "never"},
+    )
+    assert not res["failed"], res["msg"]
+    primary = _by_name(res)["db-primary"]
+    assert primary["status"] == "DOWN" and primary["timed_out"] is True
+    assert primary["error"].startswith(f"127.0.0.1:{lab.cfg.ports['db-primary']}: not answering (timed out after")
+    assert _by_name(res)["db-replica"]["status"] == "UP"
+    assert res["summary"]["timed_out_names"] == ["db-primary"]
 
 
 def test_checks_run_concurrently(lab):

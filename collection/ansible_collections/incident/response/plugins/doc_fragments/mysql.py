@@ -34,7 +34,8 @@ options:
     type: path
   connect_timeout:
     description:
-      - Seconds to wait for the connection before failing.
+      - Seconds to wait for the connection before failing, the server's greeting and the login included
+        (a hung server accepts the TCP connection and never greets).
     type: float
     default: 5.0
 requirements:

@@ -17,6 +17,9 @@ description:
     (V(load-balancer) with a region, V(global-entry), V(<service>@<region>), databases by name).
   - A load balancer counts as up when it answers HTTP at all (even 503 because one service is
     down); whether it is healthy is reported apart.
+  - A probe that got no answer in time (a hung database, a frozen region) says C(timed_out=true), apart
+    from a refused connection. A database that timed out is unreachable (C(reachable=false)) but may be
+    alive (hung, or behind a partition). C(timed_out) lists every such probe.
 positional: databases, alerts, cluster
 options:
   _input:
@@ -55,7 +58,8 @@ _value:
     The findings: C(load_balancers), C(global_entry), C(services), C(databases), C(alerts),
     C(crashlooping_pods), C(clusters), C(config_issues), C(monitoring_down) (Prometheus or Alertmanager that did
     not answer, by name), C(database_config), C(topology) (C(writable),
-    C(split_brain), C(used_by_services), C(stale_regions), C(current)), C(problems) (one line each, for people).
+    C(split_brain), C(used_by_services), C(stale_regions), C(current)), C(problems) (one line each, for people),
+    C(timed_out) (the probes that got no answer in time, such as C(database db-primary)).
   type: dict
 """
 
@@ -77,6 +81,7 @@ def _load_balancers(checks):
             out[region] = {
                 "up": c.get("http_status") is not None,
                 "healthy": c.get("status") == "UP",
+                "timed_out": bool(c.get("timed_out")),
                 "error": c.get("error"),
                 "failing_components": c.get("failing_components") or [],
             }
@@ -95,6 +100,7 @@ def _services(checks):
                 "name": service,
                 "region": c.get("region") or region or None,
                 "up": c.get("status") == "UP",
+                "timed_out": bool(c.get("timed_out")),
                 "error": c.get("error"),
                 "latency_ms": c.get("latency_ms"),
             }
@@ -136,6 +142,9 @@ def _databases(spec):
             "name": name,
             "expected_role": (inventory.get(name) or {}).get("expected_role"),
             "reachable": bool(srv.get("reachable")),
+            # Unreachable but maybe alive: hung, or cut off behind a partition.
+            "timed_out": bool(srv.get("timed_out")),
+            "timed_out_after": srv.get("timed_out_after"),
             "error": srv.get("error"),
             "role": srv.get("role"),
             "read_only": srv.get("read_only"),
@@ -182,14 +191,40 @@ def _cluster(result):
     for name, snap in (result.get("clusters") or {}).items():
         health = (result.get("health") or {}).get(name) or {}
         reachable = bool((snap or {}).get("reachable", True))
+        timed_out = bool((snap or {}).get("timed_out"))
         problems = health.get("problems") or []
+        summary = health.get("line") or "; ".join(problems) or (snap or {}).get("error") or ""
+        if timed_out:
+            summary = f"{name}: {_not_answering((snap or {}).get('timed_out_after'))}"
         clusters[name] = {
-            "healthy": reachable and bool(health.get("healthy", not problems)),
+            "healthy": reachable and not timed_out and bool(health.get("healthy", not problems)),
             "reachable": reachable,
-            "summary": health.get("line") or "; ".join(problems) or (snap or {}).get("error") or "",
+            "timed_out": timed_out,
+            "summary": summary,
             "error": (snap or {}).get("error"),
         }
     return clusters, list(result.get("crashlooping_pods") or [])
+
+
+def _not_answering(seconds):
+    return f"not answering (timed out after {seconds:.1f} s)" if seconds is not None else "not answering (timed out)"
+
+
+def _db_problem(d):
+    if d["timed_out"]:  # the gate and the policy read reachable=false; the timeout says it may be alive
+        return f"database {d['name']} {_not_answering(d['timed_out_after'])}: hung or cut off, it may still be alive"
+    return f"database {d['name']} unreachable: {d['error']}"
+
+
+def _timed_out(lbs, glob, services, dbs, clusters, alerts):
+    """Names of the probes that got no answer in time, for people and for the record."""
+    out = [f"load balancer {r}" for r, lb in lbs.items() if lb["timed_out"]]
+    out += ["global entry"] if glob and glob.get("timed_out") else []
+    out += [f"service {s['name']}@{s['region']}" for s in services if s["timed_out"]]
+    out += [f"database {d['name']}" for d in dbs.values() if d["timed_out"]]
+    out += [f"cluster {name}" for name, c in clusters.items() if c["timed_out"]]
+    out += [f"monitoring {name}" for name in (alerts or {}).get("timed_out") or []]
+    return out
 
 
 def triage_findings(health, databases=None, alerts=None, cluster=None):
@@ -205,7 +240,7 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
     topology = topo.assess((spec.get("result") or {}).get("servers"), targets)
     problems = [f"load balancer {r} not answering: {lb['error']}" for r, lb in lbs.items() if not lb["up"]]
     problems += [f"{s['name']}@{s['region']} down: {s['error']}" for s in services if not s["up"]]
-    problems += [f"database {d['name']} unreachable: {d['error']}" for d in dbs.values() if not d["reachable"]]
+    problems += [_db_problem(d) for d in dbs.values() if not d["reachable"]]
     problems += [
         f"replication into {d['name']}: {d['replication']['error']}"
         for d in dbs.values()
@@ -222,6 +257,7 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
     monitoring = _monitoring(alerts)
     problems += [f"{name} not answering, alerts may be missing: {m['error']}" for name, m in monitoring.items()]
     problems += [f"pod crash-looping: {p}" for p in crashlooping]
+    problems += [f"cluster {c['summary']}" for c in clusters.values() if c["timed_out"]]
     return {
         "load_balancers": lbs,
         "global_entry": None
@@ -229,6 +265,7 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
         else {
             "up": glob.get("http_status") is not None,
             "healthy": glob.get("status") == "UP",
+            "timed_out": bool(glob.get("timed_out")),
             "error": glob.get("error"),
         },
         "services": services,
@@ -241,6 +278,7 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
         "database_config": targets,
         "topology": topology,
         "problems": problems,
+        "timed_out": _timed_out(lbs, glob, services, dbs, clusters, alerts),
     }
 
 

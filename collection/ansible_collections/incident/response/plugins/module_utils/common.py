@@ -67,6 +67,35 @@ class Deadline:
     def expired(self):
         return self.elapsed() >= self.seconds
 
+    def cap(self, seconds):
+        """The timeout of one attempt: ``seconds``, or what is left of the budget when that is less."""
+        return min(float(seconds), self.remaining())
+
+    @property
+    def spent(self):
+        """Too little left to start an attempt: it could only time out."""
+        return self.remaining() < MIN_ATTEMPT
+
+
+# An attempt is not started with less than this left of its step's deadline.
+MIN_ATTEMPT = 0.05
+
+
+def cap(deadline, seconds):
+    """``seconds`` for one attempt, cut to a step's deadline (a Deadline, or None for no deadline)."""
+    return float(seconds) if deadline is None else deadline.cap(seconds)
+
+
+def timed_out_text(seconds, detail=None):
+    """How every probe says that it got no answer in time, with the seconds it waited."""
+    return f"not answering (timed out after {seconds:.1f} s" + (f", {detail})" if detail else ")")
+
+
+def check_deadline(value):
+    """A ModuleFailure for a deadline that is not a positive number of seconds."""
+    if value is not None and not value > 0:
+        raise ModuleFailure(f"deadline must be a positive number of seconds for the whole task, got {value}")
+
 
 def check_numbers(params, non_negative=(), positive=()):
     """Options that must be >= 0 or >= 1, checked before anything is read or changed (a wait_timeout of -1

@@ -16,7 +16,14 @@ import socket
 import time
 
 from ansible_collections.incident.response.plugins.module_utils import mysql
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    Deadline,
+    ModuleFailure,
+    bounded_map,
+    cap,
+    check_deadline,
+    timed_out_text,
+)
 from ansible_collections.incident.response.plugins.module_utils.web import HttpError, request
 
 UP = "UP"
@@ -61,6 +68,7 @@ def _new_result(name, kind, target, region):
         components={},
         failing_components=[],
         error=None,
+        timed_out=False,
     )
 
 
@@ -97,22 +105,23 @@ def read_actuator(data):
 
 
 # -- one HTTP endpoint ------------------------------------------------------------------
-def _http_attempt(res, ep, validate_certs):
-    """One try; fills ``res`` and returns True when the endpoint is UP."""
-    res.update(http_status=None, health=None, components={}, failing_components=[], error=None)
+def _http_attempt(res, ep, validate_certs, timeout):
+    """One try within ``timeout`` seconds; fills ``res`` and returns True when the endpoint is UP."""
+    res.update(http_status=None, health=None, components={}, failing_components=[], error=None, timed_out=False)
     start = time.monotonic()
     try:
         resp = request(
             ep["url"],
             method=ep["method"],
             headers=ep.get("headers") or {},
-            timeout=ep["timeout"],
+            timeout=timeout,
             validate_certs=validate_certs,
         )
     except HttpError as exc:
         res["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
         # The message names the URL; the result already has it without credentials.
         res["error"] = str(exc).replace(ep["url"], res["target"])
+        res["timed_out"] = exc.timed_out
         return False
     res["latency_ms"] = round(resp.elapsed * 1000, 1)
     res["http_status"] = resp.status
@@ -143,52 +152,80 @@ def _http_attempt(res, ep, validate_certs):
     return True
 
 
-def check_http(ep, validate_certs=True):
-    """Check one endpoint (``name``, ``url`` and the keys of HTTP_DEFAULTS), with retries."""
+def check_http(ep, validate_certs=True, deadline=None):
+    """Check one endpoint (``name``, ``url`` and the keys of HTTP_DEFAULTS), with retries, within ``deadline``."""
     ep = {**HTTP_DEFAULTS, **{k: v for k, v in ep.items() if v is not None}}
     res = _new_result(ep["name"], "http", redact_url(ep["url"]), ep.get("region"))
-    for attempt in range(1, int(ep["retries"]) + 2):
-        res["attempts"] = attempt
-        if _http_attempt(res, ep, validate_certs):
+    what = f"{ep['method']} {res['target']}"
+    return _attempts(res, ep, ep["timeout"], deadline, what, lambda t: _http_attempt(res, ep, validate_certs, t))
+
+
+def _attempts(res, spec, timeout, deadline, what, attempt):
+    """Up to 1 + retries calls of ``attempt(timeout)``, each cut to what is left of the step's ``deadline``.
+
+    A check whose answer did not come in time says ``timed_out`` and how long it waited, once the
+    attempts or the deadline are spent: a frozen target costs the deadline once, not per attempt.
+    """
+    start = time.monotonic()
+    retries = int(spec["retries"])
+    for n in range(1, retries + 2):
+        if deadline is not None and deadline.spent:
+            if n == 1:  # queued behind other checks until the step's time was up
+                res.update(error=f"{what}: not checked: the step's deadline was spent", timed_out=True)
+                return res
+            break
+        res["attempts"] = n
+        if attempt(cap(deadline, timeout)):
             res["status"] = UP
             return res
-        if attempt <= int(ep["retries"]):
-            time.sleep(float(ep["retry_delay"]))
+        if n <= retries:
+            time.sleep(cap(deadline, spec["retry_delay"]))
+    if res["timed_out"]:
+        tries = f"{res['attempts']} attempts" if res["attempts"] > 1 else None
+        res["error"] = f"{what}: {timed_out_text(time.monotonic() - start, tries)}"
     return res
 
 
 # -- one database ---------------------------------------------------------------------
-def _sql_attempt(res, db):
-    res["error"] = None
+def _sql_attempt(res, db, timeout):
+    """Log in and ``SELECT 1``, all of it (connect, greeting, login, query) within ``timeout`` seconds."""
+    res.update(error=None, timed_out=False)
     if not mysql.HAS_PYMYSQL:
         res["error"] = "PyMySQL is not installed on the host that runs the check: install it (pip install PyMySQL)"
         return False
     start = time.monotonic()
+    budget = Deadline(timeout)
     try:
-        conn = mysql.connect(db, timeout=db["connect_timeout"])
+        conn = mysql.connect(db, timeout=timeout, deadline=budget)  # its reads: what is left of the budget
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 AS ok")
                 cur.fetchall()
         finally:
             conn.close()
+    except mysql.ConnectFailure as exc:
+        res.update(error=exc.msg, timed_out=exc.timed_out)
+        return False
     except ModuleFailure as exc:
         res["error"] = exc.msg
         return False
     except mysql.pymysql.MySQLError as exc:
-        res["error"] = mysql.explain(exc, db)
+        res.update(error=mysql.explain(exc, db), timed_out=mysql.is_timeout(exc))
         return False
     finally:
         res["latency_ms"] = round((time.monotonic() - start) * 1000, 1)
     return True
 
 
-def _tcp_attempt(res, db):
-    res["error"] = None
+def _tcp_attempt(res, db, timeout):
+    res.update(error=None, timed_out=False)
     start = time.monotonic()
     try:
-        with socket.create_connection((db["login_host"], db["login_port"]), timeout=db["connect_timeout"]):
+        with socket.create_connection((db["login_host"], db["login_port"]), timeout=timeout):
             pass
+    except TimeoutError:
+        res.update(error=f"{res['target']}: no answer to the TCP connect within {timeout:g} s", timed_out=True)
+        return False
     except OSError as exc:
         res["error"] = f"{res['target']}: cannot connect ({exc.strerror or exc})"
         return False
@@ -197,8 +234,8 @@ def _tcp_attempt(res, db):
     return True
 
 
-def check_database(db):
-    """``SELECT 1`` (check=sql) or a TCP connect (check=tcp) against one database, with retries."""
+def check_database(db, deadline=None):
+    """``SELECT 1`` (check=sql) or a TCP connect (check=tcp) against one database, with retries, within ``deadline``."""
     db = {**DB_DEFAULTS, **{k: v for k, v in db.items() if v is not None}}
     db.setdefault("login_host", "127.0.0.1")
     if db.get("login_unix_socket"):
@@ -207,24 +244,21 @@ def check_database(db):
         target = f"{db['login_host']}:{db['login_port']}"
     res = _new_result(db["name"], db["check"], target, db.get("region"))
     attempt_fn = _sql_attempt if db["check"] == "sql" else _tcp_attempt
-    for attempt in range(1, int(db["retries"]) + 2):
-        res["attempts"] = attempt
-        if attempt_fn(res, db):
-            res["status"] = UP
-            return res
-        if attempt <= int(db["retries"]):
-            time.sleep(float(db["retry_delay"]))
-    return res
+    return _attempts(res, db, db["connect_timeout"], deadline, target, lambda t: attempt_fn(res, db, t))
 
 
 # -- many checks at once --------------------------------------------------------------------
-def run_checks(endpoints=(), databases=(), concurrency=200, validate_certs=True):
-    """Every check concurrently (at most ``concurrency`` at once), results in input order."""
+def run_checks(endpoints=(), databases=(), concurrency=200, validate_certs=True, deadline=None):
+    """Every check concurrently (at most ``concurrency`` at once), results in input order.
+
+    ``deadline`` (a common.Deadline) bounds the whole step: every attempt of every check, and the
+    wait of checks queued behind others, ends by then.
+    """
     jobs = [("http", ep) for ep in endpoints] + [("db", db) for db in databases]
 
     def one(job):
         kind, spec = job
-        return check_http(spec, validate_certs) if kind == "http" else check_database(spec)
+        return check_http(spec, validate_certs, deadline) if kind == "http" else check_database(spec, deadline)
 
     return bounded_map(one, jobs, concurrency)
 
@@ -232,6 +266,7 @@ def run_checks(endpoints=(), databases=(), concurrency=200, validate_certs=True)
 def summarize(checks):
     """Counts and names for a severity policy; ``regions`` only for checks with a region label."""
     down = [c["name"] for c in checks if c["status"] != UP]
+    timed_out = [c["name"] for c in checks if c["status"] != UP and c.get("timed_out")]
     regions = {}
     for c in checks:
         if not c.get("region"):
@@ -250,6 +285,8 @@ def summarize(checks):
         all_up=not down,
         up_names=[c["name"] for c in checks if c["status"] == UP],
         down_names=down,
+        timed_out=len(timed_out),
+        timed_out_names=timed_out,
         regions=regions,
     )
 
@@ -303,3 +340,113 @@ def validate_policy(checks, fail_on, quorum, required):
     if fail_on == "quorum" and quorum is not None and not 1 <= quorum <= len(names):
         return f"quorum must be between 1 and the number of checks ({len(names)}), got {quorum}"
     return None
+
+
+# -- the service_health step -----------------------------------------------------------------
+def argument_spec():
+    """The options of service_health."""
+    endpoint = dict(
+        name=dict(type="str", required=True),
+        url=dict(type="str", required=True),
+        region=dict(type="str"),
+        expected_status=dict(type="list", elements="int"),
+        timeout=dict(type="float"),
+        retries=dict(type="int"),
+        method=dict(type="str", choices=["GET", "HEAD"], default="GET"),
+        headers=dict(type="dict"),
+        parse=dict(type="str", choices=["auto", "actuator", "none"]),
+    )
+    database = dict(
+        name=dict(type="str", required=True),
+        check=dict(type="str", choices=["sql", "tcp"], default="sql"),
+        login_host=dict(type="str", default="127.0.0.1"),
+        login_port=dict(type="int", default=3306),
+        login_unix_socket=dict(type="path"),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        connect_timeout=dict(type="float"),
+        retries=dict(type="int"),
+        region=dict(type="str"),
+    )
+    return dict(
+        endpoints=dict(type="list", elements="dict", default=[], options=endpoint),
+        databases=dict(type="list", elements="dict", default=[], options=database),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        timeout=dict(type="float", default=5.0),
+        deadline=dict(type="float"),
+        retries=dict(type="int", default=1),
+        retry_delay=dict(type="float", default=0.5),
+        expected_status=dict(type="list", elements="int", default=[200]),
+        parse=dict(type="str", choices=["auto", "actuator", "none"], default="auto"),
+        concurrency=dict(type="int", default=200),
+        validate_certs=dict(type="bool", default=True),
+        fail_on=dict(type="str", choices=list(FAIL_ON), default="any"),
+        quorum=dict(type="int"),
+        required=dict(type="list", elements="str", default=[]),
+    )
+
+
+def build_checks(p):
+    """Endpoint and database specs with the module-level defaults filled in."""
+    shared = dict(timeout=p["timeout"], retries=p["retries"], retry_delay=p["retry_delay"])
+    endpoints = []
+    for ep in p["endpoints"]:
+        spec = {**shared, "expected_status": p["expected_status"], "parse": p["parse"]}
+        spec.update({k: v for k, v in ep.items() if v is not None})
+        if not spec["expected_status"]:
+            raise ModuleFailure(f"endpoint {spec['name']}: expected_status must name at least one HTTP status")
+        endpoints.append(spec)
+    databases = []
+    for db in p["databases"]:
+        spec = {"connect_timeout": p["timeout"], "retries": p["retries"], "retry_delay": p["retry_delay"]}
+        spec.update({k: v for k, v in db.items() if v is not None})
+        spec.setdefault("login_user", p["login_user"])
+        spec.setdefault("login_password", p["login_password"] or "")
+        if spec["check"] == "sql" and not spec.get("login_user"):
+            raise ModuleFailure(
+                f"database {spec['name']}: a sql check needs login_user (on the database or at module level), "
+                "or use check=tcp to only test the connection"
+            )
+        databases.append(spec)
+    return endpoints, databases
+
+
+def attempts_bound(checks):
+    """The longest one check may take with all its attempts and delays, plus a second for the work around
+    them: the step's deadline when none is given, so that each check keeps the time its options give it."""
+    return 1.0 + max(
+        float(c["timeout"] if "timeout" in c else c["connect_timeout"]) * (1 + int(c["retries"]))
+        + float(c["retry_delay"]) * int(c["retries"])
+        for c in checks
+    )
+
+
+def step(p, deadline=None):
+    """The quick health check of service_health: its params (validated) -> its result; ModuleFailure with
+    the result when the failure policy does not hold. ``deadline`` (a Deadline) defaults to p's."""
+    if p["concurrency"] < 1:
+        raise ModuleFailure(f"concurrency must be at least 1, got {p['concurrency']}")
+    check_deadline(p["deadline"])
+    endpoints, databases = build_checks(p)
+    if not endpoints and not databases:
+        raise ModuleFailure("nothing to check: give endpoints and/or databases")
+    problem = validate_policy(endpoints + databases, p["fail_on"], p["quorum"], p["required"])
+    if problem:
+        raise ModuleFailure(problem)
+    start = time.monotonic()
+    deadline = deadline or Deadline(p["deadline"] or attempts_bound(endpoints + databases))
+    checks = run_checks(endpoints, databases, p["concurrency"], p["validate_certs"], deadline)
+    summary = summarize(checks)
+    result = dict(changed=False, checks=checks, summary=summary, elapsed_ms=round((time.monotonic() - start) * 1000, 1))
+    msg = verdict(checks, summary, p["fail_on"], p["quorum"], p["required"])
+    if msg:
+        raise ModuleFailure(msg, **result)
+    down = summary["down_names"]
+    late = summary["timed_out_names"]
+    result["msg"] = (
+        f"{summary['up']} of {summary['total']} checks UP"
+        + (f"; DOWN: {', '.join(down)}" if down else "")
+        + (f"; timed out: {', '.join(late)}" if late else "")
+    )
+    return result

@@ -22,7 +22,7 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
+from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, timed_out_text
 
 # The modules send requests by path through ApiClient.param_serialize/call_api, which the client
 # has from version 37 on (its regenerated ApiClient); older clients would fail with an AttributeError.
@@ -213,9 +213,51 @@ def _api_client(auth):
     return kclient.ApiClient(configuration)
 
 
+class Budget:
+    """A request timeout bounded by a step's deadline: pass it wherever a timeout goes.
+
+    Each request waits at most ``per_request`` seconds, cut to what is left of ``deadline`` (a
+    common.Deadline); once that is spent, requests are not sent (:class:`DeadlineSpent`). A step
+    that pages through lists or reads several kinds thus ends by its deadline, not after a
+    request timeout per request.
+    """
+
+    def __init__(self, per_request, deadline):
+        self.per_request = float(per_request)
+        self.deadline = deadline
+
+    def seconds(self):
+        if self.deadline.spent:
+            raise DeadlineSpent(self.deadline.elapsed())
+        return self.deadline.cap(self.per_request)
+
+
+class DeadlineSpent(Exception):
+    """The step's deadline was spent before a request could be sent."""
+
+
+def request_timeout(timeout):
+    """The seconds to pass to the client for one request: a number as is, a :class:`Budget` resolved now."""
+    return timeout.seconds() if isinstance(timeout, Budget) else timeout
+
+
+def is_timeout(exc):
+    """The API server did not answer in time (a frozen or partitioned one accepts and never answers)."""
+    if isinstance(exc, DeadlineSpent):
+        return True
+    # (urllib3's NewConnectionError, a refused connection, is a ConnectTimeoutError too: it is "cannot reach")
+    return (
+        HAS_K8S
+        and isinstance(exc, urllib3.exceptions.TimeoutError)
+        and not isinstance(exc, urllib3.exceptions.NewConnectionError)
+    )
+
+
 def explain(exc, clients, what):
     """One line for an API failure while doing ``what`` on a cluster."""
     where = clients.label
+    if isinstance(exc, DeadlineSpent):
+        return f"{where}: {timed_out_text(exc.args[0])}: the step's deadline was spent before it could {what}"
     if isinstance(exc, ApiException):
         reason = _api_message(exc)
         if exc.status == 403:
@@ -227,8 +269,7 @@ def explain(exc, clients, what):
         if exc.status == 409:
             return f"{where}: conflict while trying to {what}, the object changed meanwhile; retry ({reason})"
         return f"{where}: API error {exc.status} while trying to {what} ({reason})"
-    # (urllib3's NewConnectionError, a refused connection, is a ConnectTimeoutError too: it is "cannot reach")
-    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(exc, urllib3.exceptions.NewConnectionError):
+    if is_timeout(exc):
         host = clients.api_client.configuration.host
         return (
             f"{where}: the API server {host} did not answer within the request timeout while trying to {what} "
@@ -242,7 +283,7 @@ def explain(exc, clients, what):
 
 def api_failures():
     """Exceptions that mean 'the cluster answered no' or 'the cluster did not answer'."""
-    return (ApiException, urllib3.exceptions.HTTPError, OSError)
+    return (ApiException, urllib3.exceptions.HTTPError, OSError, DeadlineSpent)
 
 
 def dry_run_refused(exc):
@@ -267,13 +308,14 @@ def call(clients, what, fn, *args, **kwargs):
     """Call one API method; failures become ModuleFailure naming the cluster and the action.
 
     The failure's ``unreachable`` attribute (not part of its result) tells "the cluster did not
-    answer" from "the cluster answered no".
+    answer" from "the cluster answered no"; ``timed_out`` says it did not answer in time.
     """
     try:
         return fn(*args, **kwargs)
     except api_failures() as exc:
         failure = ModuleFailure(explain(exc, clients, what), cluster=clients.label)
         failure.unreachable = not isinstance(exc, ApiException)
+        failure.timed_out = is_timeout(exc)
         raise failure from None
 
 
@@ -325,7 +367,9 @@ def request_bytes(
     method, url, headers, body, post = api.param_serialize(
         method, path, query_params=params, header_params=headers, body=body, auth_settings=["BearerToken"]
     )
-    resp = api.call_api(method, url, header_params=headers, body=body, post_params=post, _request_timeout=timeout)
+    resp = api.call_api(
+        method, url, header_params=headers, body=body, post_params=post, _request_timeout=request_timeout(timeout)
+    )
     try:
         data = resp.read()
     finally:
@@ -375,6 +419,7 @@ class Cluster:
             failure = ModuleFailure(explain(exc, self.clients, what), cluster=self.name)
             failure.unreachable = not isinstance(exc, ApiException)
             failure.dry_run_refused = bool((query or {}).get("dryRun")) and dry_run_refused(exc)
+            failure.timed_out = is_timeout(exc)
             raise failure from None
         try:
             return json.loads(data or b"{}")

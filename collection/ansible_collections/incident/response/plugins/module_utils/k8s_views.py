@@ -825,6 +825,7 @@ def _status_message(exc):
 def _failure(exc, clients, what):
     failure = ModuleFailure(k8s.explain(exc, clients, what), cluster=clients.label)
     failure.unreachable = not isinstance(exc, k8s.ApiException)
+    failure.timed_out = k8s.is_timeout(exc)
     return failure
 
 

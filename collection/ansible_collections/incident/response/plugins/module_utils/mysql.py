@@ -9,11 +9,12 @@ a message that names the server and says what to check.
 
 from __future__ import annotations
 
+import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
+from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, timed_out_text
 
 try:
     import pymysql
@@ -87,13 +88,28 @@ _HINTS = {
 UNREACHABLE_ERRORS = (2002, 2003, 2005, 2006, 2013)
 
 
-class ConnectFailure(ModuleFailure):
-    """connect() could not log in. ``unreachable`` is True when no server answered (down, refused, timeout)."""
+# Reads and writes of a connection without a step deadline (the server answered the login, so it is alive).
+DEFAULT_IO_TIMEOUT = 30.0
 
-    def __init__(self, msg, code=None, unreachable=False, **result):
+
+class ConnectFailure(ModuleFailure):
+    """connect() could not log in. ``unreachable`` is True when no server answered (down, refused, timeout);
+    ``timed_out`` when it did not answer in time (a hung server, a partition), as opposed to refused."""
+
+    def __init__(self, msg, code=None, unreachable=False, timed_out=False, **result):
         super().__init__(msg, **result)
         self.code = code
         self.unreachable = unreachable
+        self.timed_out = timed_out
+
+
+def is_timeout(exc):
+    """A pymysql error that means "no answer in time": the connect, the greeting or a read timed out."""
+    original = getattr(exc, "original_exception", None)
+    if isinstance(original, TimeoutError):
+        return True
+    text = str(exc.args[-1]) if getattr(exc, "args", None) else ""
+    return error_code(exc) in (2003, 2013) and "timed out" in text
 
 
 def explain(exc, params):
@@ -105,14 +121,33 @@ def explain(exc, params):
     return f"{where}: {hint} ({code}: {text})" if hint else f"{where}: {type(exc).__name__} {code}: {text}"
 
 
-def connect(params, timeout=None, database=None):
-    """An autocommit connection with dict rows; ModuleFailure when it cannot log in."""
+def connect(params, timeout=None, database=None, deadline=None):
+    """An autocommit connection with dict rows; ModuleFailure when it cannot log in.
+
+    Connecting (TCP, the server's greeting, the login) waits at most the connect timeout: PyMySQL
+    reads the greeting under ``read_timeout``, not ``connect_timeout``, so both are set to it, or a
+    hung server would hold every connection for the read timeout. With ``deadline`` (a
+    common.Deadline for the whole step) the connect waits at most what is left of it, and the
+    connection's reads and writes are then bounded by the rest (see :func:`bound_io`).
+    """
+    connect_timeout = float(timeout if timeout is not None else params.get("connect_timeout") or 5.0)
+    if deadline is not None:
+        if deadline.spent:
+            raise ConnectFailure(
+                f"{describe_target(params)}: {timed_out_text(deadline.elapsed())}: the step's deadline was spent "
+                "before it could be asked",
+                code=None,
+                unreachable=True,
+                timed_out=True,
+                target=describe_target(params),
+            )
+        connect_timeout = deadline.cap(connect_timeout)
     kwargs = dict(
         user=params["login_user"],
         password=params.get("login_password") or "",
-        connect_timeout=timeout if timeout is not None else params.get("connect_timeout", 5.0),
-        read_timeout=30,
-        write_timeout=30,
+        connect_timeout=connect_timeout,
+        read_timeout=connect_timeout,
+        write_timeout=connect_timeout,
         autocommit=True,
         cursorclass=pymysql.cursors.DictCursor,
         database=database,
@@ -122,13 +157,40 @@ def connect(params, timeout=None, database=None):
     else:
         kwargs["host"] = params["login_host"]
         kwargs["port"] = params["login_port"]
+    start = time.monotonic()
     try:
-        return pymysql.connect(**kwargs)
+        conn = pymysql.connect(**kwargs)
     except pymysql.MySQLError as exc:
         code = error_code(exc)
+        if is_timeout(exc):
+            raise ConnectFailure(
+                f"{describe_target(params)}: {timed_out_text(time.monotonic() - start)}",
+                code=code,
+                unreachable=True,
+                timed_out=True,
+                target=describe_target(params),
+            ) from None
         raise ConnectFailure(
             explain(exc, params), code=code, unreachable=code in UNREACHABLE_ERRORS, target=describe_target(params)
         ) from None
+    bound_io(conn, deadline)
+    return conn
+
+
+def bound_io(conn, deadline=None):
+    """Bound the connection's next reads and writes: by what is left of ``deadline``, else DEFAULT_IO_TIMEOUT.
+
+    PyMySQL has no public setter; it applies ``_read_timeout``/``_write_timeout`` to the socket before
+    each packet, so setting them before a statement bounds that statement. Returns False when the
+    deadline is spent (the statement should not be sent).
+    """
+    seconds = DEFAULT_IO_TIMEOUT
+    if deadline is not None:
+        if deadline.spent:
+            return False
+        seconds = deadline.remaining()
+    conn._read_timeout = conn._write_timeout = seconds  # pylint: disable=protected-access
+    return True
 
 
 def error_code(exc):

@@ -12,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import time
 
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
+from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, timed_out_text
 from ansible_collections.incident.response.plugins.module_utils.mysql import (
     ConnectFailure,
+    bound_io,
     connect,
     describe_target,
     error_code,
     explain,
+    is_timeout,
 )
 from ansible_collections.incident.response.plugins.module_utils.mysql_flavors import (
     DETECT_SQL,
@@ -58,21 +60,28 @@ def display_sql(sql, args=None, secret=()):
 
 
 class StatementFailure(ModuleFailure):
-    """A statement failed; ``code`` is the server's error number."""
+    """A statement failed; ``code`` is the server's error number; ``timed_out`` when no answer came in time."""
 
-    def __init__(self, msg, code=None, **result):
+    def __init__(self, msg, code=None, timed_out=False, **result):
         super().__init__(msg, **result)
         self.code = code
+        self.timed_out = timed_out
 
 
 class Server:
-    """One logged-in MySQL/MariaDB server; statements by name through its flavour."""
+    """One logged-in MySQL/MariaDB server; statements by name through its flavour.
 
-    def __init__(self, params, name=None):
+    With ``deadline`` (a common.Deadline for the whole step), the connection and every statement
+    wait at most what is left of it.
+    """
+
+    def __init__(self, params, name=None, deadline=None):
         self.params = params
         self.address = describe_target(params)
         self.name = name or self.address
-        self.conn = connect(params)
+        self.deadline = deadline
+        self.started = time.monotonic()
+        self.conn = connect(params, deadline=deadline)
         self.done = []  # statements that changed something, secrets masked
         try:
             row = self._query(DETECT_SQL)[0]
@@ -89,11 +98,28 @@ class Server:
 
     # -- plumbing -----------------------------------------------------------
     def _query(self, sql, args=None, shown=None):
+        if not bound_io(self.conn, self.deadline):
+            self.close()
+            raise StatementFailure(
+                f"{self.address}: {timed_out_text(time.monotonic() - self.started)}: the step's deadline was spent "
+                f"before: {shown or sql}",
+                timed_out=True,
+                target=self.address,
+                statements_done=list(self.done),
+            )
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql, args)
                 return list(cur.fetchall())
         except pymysql.MySQLError as exc:
+            if is_timeout(exc):
+                raise StatementFailure(
+                    f"{self.address}: {timed_out_text(time.monotonic() - self.started)} while running: {shown or sql}",
+                    code=error_code(exc),
+                    timed_out=True,
+                    target=self.address,
+                    statements_done=list(self.done),
+                ) from None
             raise StatementFailure(
                 f"{explain(exc, self.params)} while running: {shown or sql}",
                 code=error_code(exc),

@@ -20,6 +20,7 @@ import threading
 import time
 
 from ansible_collections.incident.response.plugins.module_utils import k8s
+from ansible_collections.incident.response.plugins.module_utils.common import cap
 
 try:
     from kubernetes import client as kclient
@@ -29,7 +30,11 @@ except ImportError:  # k8s.require_kubernetes() says what is missing
 
 
 class ExecUnavailable(Exception):
-    """The cluster does not let us exec into the pod; the message says why."""
+    """The cluster does not let us exec into the pod; the message says why. ``timed_out``: it did not answer."""
+
+    def __init__(self, msg, timed_out=False):
+        super().__init__(msg)
+        self.timed_out = timed_out
 
 
 def _in_thread(fn, timeout):
@@ -57,11 +62,18 @@ def _ms(seconds):
     return round(seconds * 1000, 2)
 
 
-def check(target, timeout):
-    """Resolve ``target['host']`` and, with a port, connect to it, from this machine."""
+def check(target, timeout, deadline=None):
+    """Resolve ``target['host']`` and, with a port, connect to it, from this machine, within ``timeout``
+    seconds cut to what is left of ``deadline`` (a common.Deadline for the whole step, or None)."""
     host, port = target["host"], target.get("port")
     out = check_template(target)
     out["tool"] = "socket"
+    if deadline is not None and deadline.spent:
+        out.update(error=f"{host}: not checked: the step's deadline was spent", timed_out=True)
+        if port:
+            out["reachable"] = False
+        return out
+    timeout = cap(deadline, timeout)
     start = time.monotonic()
     infos, err = _in_thread(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
     out["resolve_ms"] = _ms(time.monotonic() - start)
@@ -69,6 +81,7 @@ def check(target, timeout):
         out["error"] = f"cannot resolve {host}: " + (
             err.strerror if isinstance(err, socket.gaierror) and err.strerror else str(err)
         )
+        out["timed_out"] = isinstance(err, TimeoutError)
         if port:
             out["reachable"] = False
         return out
@@ -89,6 +102,7 @@ def check(target, timeout):
             break
         except TimeoutError:
             failures.append((addr[0], f"no answer within {remaining:g}s"))
+            out["timed_out"] = True
         except OSError as exc:
             failures.append((addr[0], exc.strerror or str(exc)))
         finally:
@@ -97,7 +111,7 @@ def check(target, timeout):
         reasons = "; ".join(r if len(failures) == 1 and a == host else f"{a}: {r}" for a, r in failures)
         out.update(reachable=False, error=f"cannot connect to {host}:{port}: {reasons}")
     else:
-        out["latency_ms"] = round(out["resolve_ms"] + out["connect_ms"], 2)
+        out.update(timed_out=False, latency_ms=round(out["resolve_ms"] + out["connect_ms"], 2))
     return out
 
 
@@ -186,6 +200,7 @@ def parse_pod_output(text, targets, cluster, pod):
                 r["error"] = "the pod has neither nc nor bash to test a TCP connection"
             elif code == 124:
                 r["error"] = f"cannot connect to {r['host']}:{r['port']} from the pod: no answer in time"
+                r["timed_out"] = True
             else:
                 r["error"] = f"cannot connect to {r['host']}:{r['port']} from the pod ({r['tool']} exit code {code})"
     for r in results:
@@ -211,6 +226,7 @@ def check_template(target):
         connect_ms=None,
         latency_ms=None,
         error=None,
+        timed_out=False,
         address=None,
         tool=None,
     )
@@ -223,11 +239,12 @@ def _elapsed_ms(start, end):
         return None
 
 
-def exec_in_pod(clients, namespace, pod, command, container=None, timeout=30.0):
+def exec_in_pod(clients, namespace, pod, command, container=None, timeout=30.0, deadline=None):
     """(stdout, stderr, exit code) of ``command`` in the pod, or ExecUnavailable saying why it cannot run.
 
     The stream temporarily rewires the API client it is given, so it gets a client of its own;
-    the cached one stays safe for the other threads.
+    the cached one stays safe for the other threads. Waits ``timeout`` seconds plus a grace to connect,
+    all of it cut to what is left of ``deadline`` (a common.Deadline, or None).
     """
     api = kclient.CoreV1Api(kclient.ApiClient(clients.api_client.configuration))
     kwargs = dict(command=command, stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
@@ -242,10 +259,11 @@ def exec_in_pod(clients, namespace, pod, command, container=None, timeout=30.0):
         finally:
             ws.close()
 
-    value, err = _in_thread(run, timeout + 5)
+    wait = cap(deadline, timeout + 5)
+    value, err = _in_thread(run, wait)
     where = f"exec into pod {namespace}/{pod} in {clients.label}"
     if isinstance(err, TimeoutError):
-        raise ExecUnavailable(f"{where} did not answer within {timeout + 5:g}s")
+        raise ExecUnavailable(f"{where} did not answer within {wait:g}s", timed_out=True)
     if err is not None:
         raise ExecUnavailable(f"{where} is not available: {describe_exec_error(err)}")
     return value

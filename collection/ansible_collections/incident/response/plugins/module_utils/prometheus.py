@@ -10,6 +10,7 @@ a query Prometheus rejects).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -17,15 +18,32 @@ from datetime import UTC, datetime
 
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
-from ansible_collections.incident.response.plugins.module_utils.web import HttpError, request
+from ansible_collections.incident.response.plugins.module_utils import files
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    Deadline,
+    ModuleFailure,
+    bounded_map,
+    cap,
+    check_deadline,
+)
+from ansible_collections.incident.response.plugins.module_utils.web import (
+    HttpError,
+    auth_argument_spec,
+    auth_headers,
+    request,
+)
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 
 
 class Unavailable(Exception):
-    """The server did not answer, or answered that it cannot serve right now (5xx)."""
+    """The server did not answer, or answered that it cannot serve right now (5xx).
+    ``timed_out``: no answer came in time (as opposed to refused, or a 5xx)."""
+
+    def __init__(self, msg, timed_out=False):
+        super().__init__(msg)
+        self.timed_out = timed_out
 
 
 def parse_duration(text):
@@ -124,22 +142,34 @@ def normalize(data):
 
 
 class Api:
-    """One Prometheus-compatible server (Prometheus or Alertmanager) with its credentials."""
+    """One Prometheus-compatible server (Prometheus or Alertmanager) with its credentials.
 
-    def __init__(self, base_url, what, headers=None, timeout=10.0, validate_certs=True):
+    Each request waits at most ``timeout`` seconds, cut to what is left of ``deadline`` (a
+    common.Deadline for the whole step, or None).
+    """
+
+    def __init__(self, base_url, what, headers=None, timeout=10.0, validate_certs=True, deadline=None):
         self.base_url = base_url.rstrip("/")
         self.what = what
         self.headers = headers or {}
         self.timeout = timeout
         self.validate_certs = validate_certs
+        self.deadline = deadline
 
     def get(self, path, params=None):
         url = self.base_url + path + ("?" + urlencode(params) if params else "")
+        if self.deadline is not None and self.deadline.spent:
+            raise Unavailable(f"{self.what} at {self.base_url}: not asked: the step's deadline was spent", True)
         try:
-            resp = request(url, headers=self.headers, timeout=self.timeout, validate_certs=self.validate_certs)
+            resp = request(
+                url,
+                headers=self.headers,
+                timeout=cap(self.deadline, self.timeout),
+                validate_certs=self.validate_certs,
+            )
         except HttpError as exc:
             reason = str(exc).replace(f"GET {url}: ", "")
-            raise Unavailable(f"{self.what} at {self.base_url}: {reason}") from None
+            raise Unavailable(f"{self.what} at {self.base_url}: {reason}", exc.timed_out) from None
         if resp.status in (401, 403):
             raise ModuleFailure(
                 f"{self.what} at {self.base_url} refused the credentials (HTTP {resp.status}): "
@@ -223,3 +253,161 @@ def alertmanager_alerts(api):
 
 def now():
     return time.time()
+
+
+# -- the prometheus_query step ---------------------------------------------------------------
+def argument_spec():
+    """The options of prometheus_query."""
+    query = dict(
+        name=dict(type="str", required=True),
+        query=dict(type="str", required=True),
+        range=dict(type="str"),
+        step=dict(type="str"),
+        start=dict(type="str"),
+        end=dict(type="str"),
+        time=dict(type="str"),
+    )
+    return dict(
+        url=dict(type="str", required=True),
+        queries=dict(type="list", elements="dict", default=[], options=query),
+        alerts=dict(type="bool", default=False),
+        alert_state=dict(type="str", choices=["firing", "pending", "all"], default="firing"),
+        alertmanager_url=dict(type="str"),
+        timeout=dict(type="float", default=10.0),
+        deadline=dict(type="float", default=30.0),
+        fail_on_unreachable=dict(type="bool", default=True),
+        dest=dict(type="path"),
+        **auth_argument_spec(),
+    )
+
+
+def _jobs(p, prom, am, now):
+    """(kind, name, callable) for everything to ask, validated before anything is sent."""
+    jobs = []
+    for q in p["queries"]:
+        plan(q, now)  # input errors fail here, before any request
+        jobs.append(("query", q, lambda q=q: query(prom, q, now)))
+    if p["alerts"]:
+        jobs.append(("alerts", "alerts", lambda: prometheus_alerts(prom, p["alert_state"])))
+    if am:
+        jobs.append(("alertmanager", "alertmanager", lambda: alertmanager_alerts(am)))
+    return jobs
+
+
+def _attempt(job):
+    kind, spec, fn = job
+    try:
+        return kind, spec, "ok", fn()
+    except Unavailable as exc:
+        return kind, spec, "timed_out" if exc.timed_out else "unavailable", str(exc)
+    except ModuleFailure as exc:
+        return kind, spec, "failed", exc.msg
+
+
+def step(module, p, deadline=None):
+    """prometheus_query with params ``p`` (validated) -> its result; ModuleFailure with the result when
+    something failed. ``module`` writes the file (check mode, attributes) and warns; ``deadline``
+    (a Deadline) defaults to p's."""
+    names = [q["name"] for q in p["queries"]]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ModuleFailure(f"query names must be unique, these repeat: {', '.join(dup)}")
+    if not (p["queries"] or p["alerts"] or p["alertmanager_url"]):
+        raise ModuleFailure("nothing to ask: give queries, alerts=true and/or alertmanager_url")
+    if p["dest"]:
+        files.check_writable(p["dest"])
+    check_deadline(p["deadline"])
+
+    headers = auth_headers(p)
+    deadline = deadline or Deadline(p["deadline"])
+    opts = dict(headers=headers, timeout=p["timeout"], validate_certs=p["validate_certs"], deadline=deadline)
+    prom = Api(p["url"], "Prometheus", **opts)
+    am = Api(p["alertmanager_url"], "Alertmanager", **opts) if p["alertmanager_url"] else None
+    at = now()
+    answers = bounded_map(_attempt, _jobs(p, prom, am, at), max_workers=8)
+
+    result = dict(
+        changed=False,
+        query_results={},
+        alerts=[],
+        alert_names=[],
+        alertmanager_alerts=[],
+        prometheus=dict(url=prom.base_url, reachable=True, timed_out=False, error=None),
+        alertmanager=dict(url=am.base_url, reachable=True, timed_out=False, error=None) if am else None,
+        timed_out=[],
+        degraded=False,
+        file=None,
+    )
+    failures, unavailable = [], []
+    for kind, spec, outcome, value in answers:
+        server = result["alertmanager"] if kind == "alertmanager" else result["prometheus"]
+        if outcome in ("unavailable", "timed_out"):
+            unavailable.append(value)
+            server.update(reachable=False, error=server["error"] or value)
+            server["timed_out"] = server["timed_out"] or outcome == "timed_out"
+        elif outcome == "failed":
+            failures.append(value)
+        if kind == "query":
+            name = spec["name"]
+            if outcome == "ok":
+                result["query_results"][name] = value
+            else:
+                result["query_results"][name] = dict(
+                    name=name, query=spec["query"], result_type=None, series=[], series_count=0, error=value
+                )
+        elif kind == "alerts" and outcome == "ok":
+            result["alerts"] = value
+            result["alert_names"] = sorted({a["name"] for a in value if a["name"]})
+        elif kind == "alertmanager" and outcome == "ok":
+            result["alertmanager_alerts"] = value
+
+    result["timed_out"] = [k for k in ("prometheus", "alertmanager") if (result[k] or {}).get("timed_out")]
+    if failures:
+        raise ModuleFailure("; ".join(dict.fromkeys(failures)), **result)
+    if unavailable:
+        servers = (result["prometheus"], result["alertmanager"] or {})
+        reasons = "; ".join(s["error"] for s in servers if s.get("error"))
+        if p["fail_on_unreachable"]:
+            raise ModuleFailure(
+                f"{reasons}. Check that it runs and that url is right; set fail_on_unreachable=false to go on "
+                "without it (the result is then marked degraded)",
+                **result,
+            )
+        result["degraded"] = True
+        module.warn(f"going on without metrics (fail_on_unreachable=false): {reasons}")
+
+    if p["dest"]:
+        record = dict(
+            generated_at=iso(at),
+            prometheus=result["prometheus"],
+            alertmanager=result["alertmanager"],
+            degraded=result["degraded"],
+            query_results=result["query_results"],
+            alerts=result["alerts"],
+            alertmanager_alerts=result["alertmanager_alerts"],
+        )
+        data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+        result["file"] = dict(path=p["dest"], written=not module.check_mode, bytes=len(data))
+        if not module.check_mode:
+            files.write_atomic(module, p["dest"], data)
+        result["changed"] = True
+        file_args = module.load_file_common_arguments(p, path=p["dest"])
+        if not module.check_mode:
+            result["changed"] = module.set_fs_attributes_if_different(file_args, True)
+    names = result.get("alert_names") or []
+    result["msg"] = (
+        f"{len(result['query_results'])} quer{'y' if len(result['query_results']) == 1 else 'ies'}, "
+        + (f"alerts: {', '.join(names)}" if names else "no alert")
+        + (
+            " (degraded: "
+            + ", ".join(
+                k + " not answering" + (" in time" if result[k]["timed_out"] else "")
+                for k in ("prometheus", "alertmanager")
+                if (result.get(k) or {}).get("reachable") is False
+            )
+            + ")"
+            if result["degraded"]
+            else ""
+        )
+    )
+    return result

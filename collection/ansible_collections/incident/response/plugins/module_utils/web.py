@@ -37,7 +37,17 @@ def tls_context(validate_certs=True):
 
 
 class HttpError(Exception):
-    """No HTTP answer: connection refused, timeout, DNS, TLS..."""
+    """No HTTP answer: connection refused, timeout, DNS, TLS... ``timed_out``: nothing came back in time
+    (a frozen server accepts the connection and never answers), as opposed to a refusal."""
+
+    def __init__(self, msg, timed_out=False):
+        super().__init__(msg)
+        self.timed_out = timed_out
+
+
+def is_timeout(exc):
+    """True for a socket timeout, bare or wrapped in urllib's URLError."""
+    return isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError)
 
 
 class Response:
@@ -107,6 +117,8 @@ def request(
         except Exception:  # a broken error body must not hide the status
             raw = b""
     except (URLError, OSError) as exc:  # refused, timeout, DNS, TLS
+        if is_timeout(exc):
+            raise HttpError(f"{method} {url}: no answer within {timeout:g} s (timed out)", timed_out=True) from None
         reason = getattr(exc, "reason", exc)
         raise HttpError(f"{method} {url}: no answer ({reason})") from None
     except http.client.HTTPException as exc:  # something answered, but not HTTP

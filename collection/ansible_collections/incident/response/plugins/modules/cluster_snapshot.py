@@ -23,6 +23,9 @@ description:
   - A cluster without the metrics API is no failure; RV(clusters) says so in its C(metrics.note).
     A cluster that cannot be read (unreachable, timed out, credentials refused) fails the task with the
     partial result, unless O(fail_on_error=false). A namespace in O(namespaces) that does not exist always fails.
+  - The whole task ends by O(deadline). Every request waits at most O(request_timeout), cut to what is left of
+    it, so a frozen API server (it accepts connections and never answers) costs the deadline once, however
+    many requests its snapshot needs. Such a cluster says C(timed_out=true).
 version_added: 0.1.0
 author:
   - Incident Response Engineering (@incident-response)
@@ -78,6 +81,13 @@ options:
     description: Requests in flight at once, over all clusters.
     type: int
     default: 16
+  deadline:
+    description:
+      - Seconds for the whole task, every request of every cluster included (pages of long lists too). A
+        cluster whose reads are not done by then is reported with what was read, its C(error) and
+        C(timed_out=true).
+    type: float
+    default: 60.0
   fail_on_error:
     description:
       - Fail when a cluster cannot be read (unreachable, timed out, forbidden), with the partial result.
@@ -170,6 +180,12 @@ crashlooping_pods:
   type: list
   elements: str
   sample: [primary/microservices/payment-service-5d9c-x2k4q]
+timed_out_clusters:
+  description: The names of the clusters that did not answer (some of) the reads in time.
+  returned: always
+  type: list
+  elements: str
+  sample: [primary]
 healthy:
   description: True when every cluster was read and none has a problem in its summary.
   returned: always
@@ -195,6 +211,14 @@ clusters:
     reachable:
       description: False when the API server did not answer.
       type: bool
+    timed_out:
+      description:
+        - True when the API server did not answer (some of) the reads in time (O(request_timeout) or
+          O(deadline)), a frozen or partitioned server, as opposed to one that refused the connection.
+      type: bool
+    timed_out_after:
+      description: Seconds of the task spent when the cluster's last read gave up; null unless timed out.
+      type: float
     error:
       description: Why (part of) the cluster could not be read, else null.
       type: str
@@ -267,136 +291,18 @@ text_file:
   sample: {path: /srv/incidents/INC-42/incident-state.txt, written: true, bytes: 9120}
 """
 
-import json
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.incident.response.plugins.module_utils import files, k8s
-from ansible_collections.incident.response.plugins.module_utils import k8s_views as views
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
-
-
-def argument_spec():
-    return dict(
-        namespaces=dict(type="list", elements="str", default=[]),
-        include=dict(type="list", elements="str", choices=list(views.KINDS), default=list(views.DEFAULT_KINDS)),
-        events_since=dict(type="int", default=3600),
-        max_events=dict(type="int", default=50),
-        dest=dict(type="path"),
-        text_dest=dict(type="path"),
-        concurrency=dict(type="int", default=16),
-        fail_on_error=dict(type="bool", default=True),
-        **k8s.auth_argument_spec(),
-        **k8s.clusters_argument_spec(),
-    )
-
-
-def _job(job):
-    """(name, kind, value, error, unreachable) of one read, never raising: the other reads go on."""
-    name, clients, kind, namespaces, timeout = job
-    try:
-        if kind == "namespaces":
-            return name, kind, views.missing_namespaces(clients, namespaces, timeout), None, False
-        return name, kind, views.fetch(clients, kind, namespaces, timeout), None, False
-    except ModuleFailure as exc:
-        return name, kind, None, exc.msg, getattr(exc, "unreachable", False)
-
-
-def _write(module, path, data):
-    info = dict(path=path, written=not module.check_mode, bytes=len(data))
-    if not module.check_mode:
-        files.write_atomic(module, path, data)
-        file_args = module.load_file_common_arguments(module.params, path=path)
-        module.set_fs_attributes_if_different(file_args, True)
-    return info
-
-
-def cluster_snapshot(module):
-    p = module.params
-    k8s.require_kubernetes(module)
-    if p["events_since"] < 0 or p["max_events"] < 0 or p["concurrency"] < 1:
-        raise ModuleFailure("events_since and max_events must be >= 0, concurrency >= 1")
-    for path in (p["dest"], p["text_dest"]):
-        if path:
-            files.check_writable(path)
-    auths = k8s.cluster_auths(p)
-    clients = {a["name"]: k8s.get_clients(a) for a in auths}  # an unknown context fails here, before any request
-    namespaces = list(dict.fromkeys(p["namespaces"]))
-    kinds = [k for k in views.KINDS if k in p["include"]]
-    timeout = p["request_timeout"]
-
-    jobs = [(name, c, kind, namespaces, timeout) for name, c in clients.items() for kind in kinds]
-    if namespaces:
-        jobs += [(name, c, "namespaces", namespaces, timeout) for name, c in clients.items()]
-    now = time.time()
-    answers = bounded_map(_job, jobs, p["concurrency"])
-
-    raw = {name: {} for name in clients}
-    errors = {name: [] for name in clients}
-    unreachable, missing = set(), {}
-    for name, kind, value, error, no_answer in answers:
-        if error:
-            errors[name].append(error)
-            if no_answer:
-                unreachable.add(name)
-        elif kind == "namespaces":
-            if value:
-                missing[name] = value
-        else:
-            raw[name][kind] = value
-
-    snaps = []
-    for name, c in clients.items():
-        snap = views.build_snapshot(
-            name, c.api_client.configuration.host, raw[name], now, p["events_since"], p["max_events"]
-        )
-        if errors[name]:
-            snap["error"] = "; ".join(dict.fromkeys(errors[name]))
-            snap["reachable"] = name not in unreachable
-        snaps.append(snap)
-
-    result = dict(
-        changed=False,
-        taken_at=views.iso(now),
-        clusters={s["name"]: s for s in snaps},
-        health={s["name"]: s["summary"] for s in snaps},
-        crashlooping_pods=[f"{s['name']}/{pod}" for s in snaps for pod in s["summary"]["crashlooping"]],
-        healthy=all(s["summary"]["healthy"] and not s["error"] for s in snaps),
-        degraded=False,
-        file=None,
-        text_file=None,
-    )
-    msg = " | ".join(s["summary"]["line"] if not s["error"] else f"{s['name']}: NOT READ: {s['error']}" for s in snaps)
-
-    if missing:
-        where = "; ".join(f"{name}: {', '.join(ns)}" for name, ns in missing.items())
-        raise ModuleFailure(f"namespace(s) not found ({where}): check the names in namespaces", **result)
-
-    # The record is written even when a cluster failed: what could be read is evidence too.
-    if p["dest"]:
-        record = {k: result[k] for k in ("taken_at", "health", "crashlooping_pods", "healthy", "clusters")}
-        result["file"] = _write(module, p["dest"], (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
-    if p["text_dest"]:
-        result["text_file"] = _write(module, p["text_dest"], views.snapshot_text(snaps, now).encode())
-    result["changed"] = bool(p["dest"] or p["text_dest"])
-
-    failed = [s for s in snaps if s["error"]]
-    if failed:
-        reasons = "; ".join(s["error"] for s in failed)
-        if p["fail_on_error"]:
-            raise ModuleFailure(
-                f"{reasons}. The other data is in the result; set fail_on_error=false to go on without it",
-                **result,
-            )
-        result["degraded"] = True
-        module.warn(f"snapshot without some data (fail_on_error=false): {reasons}")
-    return dict(result, msg=msg)
+from ansible_collections.incident.response.plugins.module_utils import k8s, k8s_snapshot
+from ansible_collections.incident.response.plugins.module_utils.common import run
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
-    run(module, cluster_snapshot)
+    module = AnsibleModule(
+        argument_spec=k8s_snapshot.argument_spec(), supports_check_mode=True, add_file_common_args=True
+    )
+    k8s.require_kubernetes(module)
+    run(module, lambda m: k8s_snapshot.step(m, m.params))
 
 
 if __name__ == "__main__":

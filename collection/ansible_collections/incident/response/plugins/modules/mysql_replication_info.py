@@ -19,6 +19,9 @@ description:
     stopped or the source is down) is returned as V(null), never as V(0).
   - With O(servers), reports on several servers in one task, concurrently (the runbook checks the primary
     and the secondary together).
+  - The whole task ends by O(deadline). The connection (TCP, greeting, login) and every statement wait at
+    most what is left of it, so a hung server (frozen, or behind a partition) costs the deadline once. Such
+    a server is reported with RV(timed_out=true), apart from one that refused the connection.
 author:
   - Incident Response Engineering (@incident-response)
 extends_documentation_fragment:
@@ -70,6 +73,13 @@ options:
         literals in statements are masked.
     type: bool
     default: false
+  deadline:
+    description:
+      - Seconds for the whole task, every server's connection and statements included.
+      - O(connect_timeout) still bounds each connection; the statements of a connected server get what is
+        left of the deadline.
+    type: float
+    default: 30.0
   fail_on_unreachable:
     description:
       - Fail when a server does not answer (refused, timed out, unknown host).
@@ -129,6 +139,18 @@ reachable:
   returned: without O(servers)
   type: bool
   sample: true
+timed_out:
+  description:
+    - True when the server did not answer in time (the connection, its greeting or a statement hit
+      O(connect_timeout) or O(deadline)), a hung server, as opposed to one that refused the connection.
+  returned: without O(servers)
+  type: bool
+  sample: false
+timed_out_after:
+  description: Seconds waited for the server before giving up.
+  returned: without O(servers), when RV(timed_out=true)
+  type: float
+  sample: 1.5
 error:
   description: Why the server could not be reached.
   returned: without O(servers), when RV(reachable=false)
@@ -330,101 +352,26 @@ unreachable_servers:
   returned: with O(servers)
   type: list
   elements: str
+timed_out_servers:
+  description:
+    - With O(servers), the names of the servers that did not answer in time (among RV(unreachable_servers)).
+  returned: with O(servers)
+  type: list
+  elements: str
+  sample: [db-primary]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
-from ansible_collections.incident.response.plugins.module_utils.mysql import (
-    describe_target,
-    login_argument_spec,
-    login_suboptions,
-    merge_login,
-    require_pymysql,
-)
-from ansible_collections.incident.response.plugins.module_utils.mysql_replication import ConnectFailure, Server
-
-MAX_WORKERS = 16
-
-
-def argument_spec():
-    spec = login_argument_spec()
-    server = login_suboptions()
-    server["name"] = dict(type="str")
-    spec.update(
-        servers=dict(type="list", elements="dict", options=server),
-        processlist=dict(type="bool", default=False),
-        fail_on_unreachable=dict(type="bool", default=True),
-    )
-    return spec
-
-
-def report(params, name, processlist, fail_on_unreachable):
-    """State of one server; an unreachable one is a finding unless the task says it is a failure."""
-    try:
-        server = Server(params, name)
-    except ConnectFailure as exc:
-        if exc.unreachable and not fail_on_unreachable:
-            return dict(reachable=False, error=exc.msg)
-        raise
-    try:
-        return dict(reachable=True, **server.state(processlist=processlist))
-    finally:
-        server.close()
-
-
-def main_logic(module):
-    params = module.params
-    if not params["servers"]:
-        one = report(params, describe_target(params), params["processlist"], params["fail_on_unreachable"])
-        return dict(changed=False, msg=one.get("summary") or one.get("error"), **one)
-
-    targets = []
-    for entry in params["servers"]:
-        login = merge_login(params, entry)
-        if not login.get("login_unix_socket") and not entry.get("login_host"):
-            raise ModuleFailure(
-                f"servers entry {entry.get('name') or len(targets)}: set login_host or login_unix_socket"
-            )
-        targets.append((entry.get("name") or describe_target(login), login))
-    names = [target[0] for target in targets]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ModuleFailure(f"servers: each name must be unique; used more than once: {', '.join(duplicates)}")
-
-    def one(target):
-        name, login = target
-        try:
-            return report(login, name, params["processlist"], params["fail_on_unreachable"])
-        except ConnectFailure as exc:  # answered and refused (a login problem): a failure, not a finding
-            return dict(reachable=not exc.unreachable, error=exc.msg, failed=True)
-        except ModuleFailure as exc:
-            return dict(reachable=True, error=exc.msg, failed=True)
-
-    results = dict(zip(names, bounded_map(one, targets, MAX_WORKERS), strict=True))
-    failures = [named(name, res["error"]) for name, res in results.items() if res.pop("failed", False)]
-    summary = dict(
-        servers=results,
-        primaries=[n for n, r in results.items() if r.get("role") == "primary"],
-        replicas=[n for n, r in results.items() if r.get("role") == "replica"],
-        # Not "unreachable": Ansible reads a true top-level "unreachable" as "the host is unreachable".
-        unreachable_servers=[n for n, r in results.items() if not r["reachable"]],
-    )
-    if failures:
-        raise ModuleFailure("; ".join(failures), **summary)
-    line = " | ".join(named(n, r.get("summary") or r.get("error") or "") for n, r in results.items())
-    return dict(changed=False, msg=line, **summary)
-
-
-def named(name, text):
-    """``name: text``, without saying the name twice when the text starts with it (errors name the address)."""
-    return text if text.startswith(f"{name}:") else f"{name}: {text}"
+from ansible_collections.incident.response.plugins.module_utils import mysql_status
+from ansible_collections.incident.response.plugins.module_utils.common import run
+from ansible_collections.incident.response.plugins.module_utils.mysql import require_pymysql
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=mysql_status.argument_spec(), supports_check_mode=True)
     require_pymysql(module)
-    run(module, main_logic)
+    run(module, lambda m: mysql_status.step(m.params))
 
 
 if __name__ == "__main__":

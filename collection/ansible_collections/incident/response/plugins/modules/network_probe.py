@@ -19,6 +19,8 @@ description:
     unless O(fallback_to_controller=true), which checks from the controller instead and marks those checks
     C(fallback).
   - ICMP ping needs privileges; the TCP connect time is the latency that is measured.
+  - The whole task ends by O(deadline), choosing the pod and the exec included; a check that got no answer in
+    time says C(timed_out=true), apart from a refused connection.
 version_added: 0.1.0
 author:
   - Incident Response Engineering (@incident-response)
@@ -80,9 +82,15 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds for each check (resolution and connection).
+    description: Seconds for each check (resolution and connection), cut to what is left of O(deadline).
     type: float
     default: 3.0
+  deadline:
+    description:
+      - Seconds for the whole task, the API requests and the exec into pods included. A check not answered by
+        then is reported with C(timed_out=true).
+    type: float
+    default: 30.0
   concurrency:
     description: Checks from the controller in flight at once.
     type: int
@@ -184,6 +192,11 @@ checks:
     reachable:
       description: Whether the TCP connection opened; null without a port (or when the pod has no tool to test it).
       type: bool
+    timed_out:
+      description:
+        - True when the resolution or the connection got no answer in time (O(timeout) or O(deadline)), as
+          opposed to a refused connection or an unknown name.
+      type: bool
     latency_ms:
       description: Resolution plus connection time in milliseconds (resolution only without a port).
       type: float
@@ -202,16 +215,26 @@ exec:
         refused the exec request (HTTP 404: the server could not find the requested resource)"
       fallback: true
 summary:
-  description: Counts, and names (C(name@where)) of what is not fine.
+  description:
+    - Counts, and names (C(name@where)) of what is not fine; C(timed_out) names the checks that got no answer
+      in time.
   returned: always
   type: dict
-  sample: {total: 3, reachable: 1, unreachable: [closed@controller], unresolved: [nope@controller], all_ok: false}
+  sample: {total: 3, reachable: 1, unreachable: [closed@controller], unresolved: [nope@controller],
+           timed_out: [], all_ok: false}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import k8s, netprobe
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    Deadline,
+    ModuleFailure,
+    bounded_map,
+    cap,
+    check_deadline,
+    run,
+)
 
 
 def argument_spec():
@@ -228,6 +251,7 @@ def argument_spec():
         pod=dict(type="dict", options=pod),
         fallback_to_controller=dict(type="bool", default=False),
         timeout=dict(type="float", default=3.0),
+        deadline=dict(type="float", default=30.0),
         concurrency=dict(type="int", default=32),
         fail_on=dict(type="str", choices=["any", "never"], default="any"),
         **k8s.auth_argument_spec(),
@@ -241,10 +265,10 @@ def _where(check):
 
 def _in_pod(job):
     """(cluster, exec info, checks) for one cluster: pick the pod, run the script in it."""
-    name, clients, p = job
+    name, clients, p, deadline = job
     info = dict(pod=None, available=False, reason=None, fallback=False)
     try:
-        pod = netprobe.pick_pod(clients, p["pod"], p["request_timeout"])
+        pod = netprobe.pick_pod(clients, p["pod"], k8s.Budget(p["request_timeout"], deadline))
     except ModuleFailure as exc:
         info["reason"] = exc.msg
         return name, info, [], True
@@ -253,7 +277,7 @@ def _in_pod(job):
         info["reason"] = f"{name}: no pod matches {sel} in namespace {p['pod']['namespace']}"
         return name, info, [], True
     info["pod"] = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
-    command = netprobe.pod_command(p["targets"], p["timeout"])
+    command = netprobe.pod_command(p["targets"], cap(deadline, p["timeout"]))
     try:
         out, err, code = netprobe.exec_in_pod(
             clients,
@@ -262,6 +286,7 @@ def _in_pod(job):
             command,
             p["pod"].get("container"),
             timeout=p["timeout"] * 2 + 5,
+            deadline=deadline,
         )
     except netprobe.ExecUnavailable as exc:
         info["reason"] = str(exc)
@@ -276,12 +301,14 @@ def _in_pod(job):
 def _summary(checks):
     unreachable = [f"{c['name']}@{_where(c)}" for c in checks if c["port"] and c["reachable"] is False]
     unresolved = [f"{c['name']}@{_where(c)}" for c in checks if not c["resolved"]]
+    timed_out = [f"{c['name']}@{_where(c)}" for c in checks if c["timed_out"]]
     return dict(
         total=len(checks),
         reachable=sum(1 for c in checks if c["reachable"]),
         resolved=sum(1 for c in checks if c["resolved"]),
         unreachable=unreachable,
         unresolved=unresolved,
+        timed_out=timed_out,
         all_ok=not unreachable and not unresolved,
     )
 
@@ -306,6 +333,8 @@ def network_probe(module):
             raise ModuleFailure(f"port {t['port']} of {t['host']} is not a TCP port (1-65535)")
     if p["timeout"] <= 0 or p["concurrency"] < 1:
         raise ModuleFailure("timeout must be > 0 and concurrency >= 1")
+    check_deadline(p["deadline"])
+    deadline = Deadline(p["deadline"])
     in_pod = p["source"] in ("pod", "both")
     if in_pod and not p["pod"]:
         raise ModuleFailure(f"source={p['source']} needs pod (its namespace, and its name or a label_selector)")
@@ -316,12 +345,13 @@ def network_probe(module):
         k8s.require_kubernetes(module)
         clients = {a["name"]: k8s.get_clients(a) for a in k8s.cluster_auths(p)}
     if p["source"] in ("controller", "both"):
-        checks += bounded_map(lambda t: netprobe.check(t, p["timeout"]), p["targets"], p["concurrency"])
+        checks += bounded_map(lambda t: netprobe.check(t, p["timeout"], deadline), p["targets"], p["concurrency"])
         sources.append("the controller")
 
     failures, fallback_for = [], []
     if in_pod:
-        for name, info, pod_checks, hard in bounded_map(_in_pod, [(n, c, p) for n, c in clients.items()], 8):
+        jobs = [(n, c, p, deadline) for n, c in clients.items()]
+        for name, info, pod_checks, hard in bounded_map(_in_pod, jobs, 8):
             exec_info[name] = info
             checks += pod_checks
             if info["available"]:
@@ -337,7 +367,7 @@ def network_probe(module):
             "(fallback_to_controller=true)"
         )
         if p["source"] == "pod":
-            extra = bounded_map(lambda t: netprobe.check(t, p["timeout"]), p["targets"], p["concurrency"])
+            extra = bounded_map(lambda t: netprobe.check(t, p["timeout"], deadline), p["targets"], p["concurrency"])
             for c in extra:
                 c["fallback"] = True
             checks = extra + checks

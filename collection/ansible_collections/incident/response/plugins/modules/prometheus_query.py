@@ -16,6 +16,8 @@ description:
   - A Prometheus that does not answer (or answers 5xx) fails the task with a clear message, or, with
     O(fail_on_unreachable=false), gives a degraded result (RV(degraded)) so triage can go on without it.
     Refused credentials, a wrong URL and a query Prometheus rejects always fail.
+  - Every request ends by O(deadline), the whole task's budget; a server that did not answer in time is
+    reported with C(timed_out=true) in RV(prometheus) or RV(alertmanager), apart from one that refused.
 version_added: 0.1.0
 author:
   - Incident Response Engineering (@incident-response)
@@ -81,9 +83,15 @@ options:
         RV(alertmanager_alerts). The same credentials are sent to it.
     type: str
   timeout:
-    description: Seconds to wait for each answer.
+    description: Seconds to wait for each answer, cut to what is left of O(deadline).
     type: float
     default: 10.0
+  deadline:
+    description:
+      - Seconds for the whole task, every request included. A request still unanswered then is given up,
+        and its server reported as not answering (C(timed_out=true)).
+    type: float
+    default: 30.0
   fail_on_unreachable:
     description:
       - Fail when Prometheus or Alertmanager does not answer or answers 5xx.
@@ -201,15 +209,23 @@ alertmanager_alerts:
     - {name: DatabaseDown, state: active, severity: critical, labels: {alertname: DatabaseDown},
        annotations: {}, starts_at: "2026-01-31T12:00:00Z", fingerprint: 4e1b2c, receivers: [pager]}
 prometheus:
-  description: Whether Prometheus answered (C(url), C(reachable), C(error)).
+  description:
+    - Whether Prometheus answered (C(url), C(reachable), C(error)), and C(timed_out), true when it did not
+      answer in time (as opposed to refused or a 5xx).
   returned: always
   type: dict
-  sample: {url: "http://prometheus:9090", reachable: true, error: null}
+  sample: {url: "http://prometheus:9090", reachable: true, timed_out: false, error: null}
 alertmanager:
-  description: Whether Alertmanager answered, null without O(alertmanager_url).
+  description: Whether Alertmanager answered, as RV(prometheus); null without O(alertmanager_url).
   returned: always
   type: dict
-  sample: {url: "http://alertmanager:9093", reachable: true, error: null}
+  sample: {url: "http://alertmanager:9093", reachable: false, timed_out: true, error: "..."}
+timed_out:
+  description: The servers (V(prometheus), V(alertmanager)) that did not answer in time.
+  returned: always
+  type: list
+  elements: str
+  sample: [alertmanager]
 degraded:
   description: True when O(fail_on_unreachable=false) let the task succeed without some answers.
   returned: always
@@ -222,167 +238,21 @@ file:
   sample: {path: /srv/incidents/INC-42/metrics.json, written: true, bytes: 5120}
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.incident.response.plugins.module_utils import files, prometheus, web
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, bounded_map, run
-
-
-def argument_spec():
-    query = dict(
-        name=dict(type="str", required=True),
-        query=dict(type="str", required=True),
-        range=dict(type="str"),
-        step=dict(type="str"),
-        start=dict(type="str"),
-        end=dict(type="str"),
-        time=dict(type="str"),
-    )
-    return dict(
-        url=dict(type="str", required=True),
-        queries=dict(type="list", elements="dict", default=[], options=query),
-        alerts=dict(type="bool", default=False),
-        alert_state=dict(type="str", choices=["firing", "pending", "all"], default="firing"),
-        alertmanager_url=dict(type="str"),
-        timeout=dict(type="float", default=10.0),
-        fail_on_unreachable=dict(type="bool", default=True),
-        dest=dict(type="path"),
-        **web.auth_argument_spec(),
-    )
-
-
-def _jobs(p, prom, am, now):
-    """(kind, name, callable) for everything to ask, validated before anything is sent."""
-    jobs = []
-    for q in p["queries"]:
-        prometheus.plan(q, now)  # input errors fail here, before any request
-        jobs.append(("query", q, lambda q=q: prometheus.query(prom, q, now)))
-    if p["alerts"]:
-        jobs.append(("alerts", "alerts", lambda: prometheus.prometheus_alerts(prom, p["alert_state"])))
-    if am:
-        jobs.append(("alertmanager", "alertmanager", lambda: prometheus.alertmanager_alerts(am)))
-    return jobs
-
-
-def _attempt(job):
-    kind, spec, fn = job
-    try:
-        return kind, spec, "ok", fn()
-    except prometheus.Unavailable as exc:
-        return kind, spec, "unavailable", str(exc)
-    except ModuleFailure as exc:
-        return kind, spec, "failed", exc.msg
-
-
-def prometheus_query(module):
-    p = module.params
-    names = [q["name"] for q in p["queries"]]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ModuleFailure(f"query names must be unique, these repeat: {', '.join(dup)}")
-    if not (p["queries"] or p["alerts"] or p["alertmanager_url"]):
-        raise ModuleFailure("nothing to ask: give queries, alerts=true and/or alertmanager_url")
-    if p["dest"]:
-        files.check_writable(p["dest"])
-
-    headers = web.auth_headers(p)
-    opts = dict(headers=headers, timeout=p["timeout"], validate_certs=p["validate_certs"])
-    prom = prometheus.Api(p["url"], "Prometheus", **opts)
-    am = prometheus.Api(p["alertmanager_url"], "Alertmanager", **opts) if p["alertmanager_url"] else None
-    now = prometheus.now()
-    answers = bounded_map(_attempt, _jobs(p, prom, am, now), max_workers=8)
-
-    result = dict(
-        changed=False,
-        query_results={},
-        alerts=[],
-        alert_names=[],
-        alertmanager_alerts=[],
-        prometheus=dict(url=prom.base_url, reachable=True, error=None),
-        alertmanager=dict(url=am.base_url, reachable=True, error=None) if am else None,
-        degraded=False,
-        file=None,
-    )
-    failures, unavailable = [], []
-    for kind, spec, outcome, value in answers:
-        server = result["alertmanager"] if kind == "alertmanager" else result["prometheus"]
-        if outcome == "unavailable":
-            unavailable.append(value)
-            server.update(reachable=False, error=server["error"] or value)
-        elif outcome == "failed":
-            failures.append(value)
-        if kind == "query":
-            name = spec["name"]
-            if outcome == "ok":
-                result["query_results"][name] = value
-            else:
-                result["query_results"][name] = dict(
-                    name=name, query=spec["query"], result_type=None, series=[], series_count=0, error=value
-                )
-        elif kind == "alerts" and outcome == "ok":
-            result["alerts"] = value
-            result["alert_names"] = sorted({a["name"] for a in value if a["name"]})
-        elif kind == "alertmanager" and outcome == "ok":
-            result["alertmanager_alerts"] = value
-
-    if failures:
-        raise ModuleFailure("; ".join(dict.fromkeys(failures)), **result)
-    if unavailable:
-        servers = (result["prometheus"], result["alertmanager"] or {})
-        reasons = "; ".join(s["error"] for s in servers if s.get("error"))
-        if p["fail_on_unreachable"]:
-            raise ModuleFailure(
-                f"{reasons}. Check that it runs and that url is right; set fail_on_unreachable=false to go on "
-                "without it (the result is then marked degraded)",
-                **result,
-            )
-        result["degraded"] = True
-        module.warn(f"going on without metrics (fail_on_unreachable=false): {reasons}")
-
-    if p["dest"]:
-        record = dict(
-            generated_at=prometheus.iso(now),
-            prometheus=result["prometheus"],
-            alertmanager=result["alertmanager"],
-            degraded=result["degraded"],
-            query_results=result["query_results"],
-            alerts=result["alerts"],
-            alertmanager_alerts=result["alertmanager_alerts"],
-        )
-        data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-        result["file"] = dict(path=p["dest"], written=not module.check_mode, bytes=len(data))
-        if not module.check_mode:
-            files.write_atomic(module, p["dest"], data)
-        result["changed"] = True
-        file_args = module.load_file_common_arguments(p, path=p["dest"])
-        if not module.check_mode:
-            result["changed"] = module.set_fs_attributes_if_different(file_args, True)
-    names = result.get("alert_names") or []
-    result["msg"] = (
-        f"{len(result['query_results'])} quer{'y' if len(result['query_results']) == 1 else 'ies'}, "
-        + (f"alerts: {', '.join(names)}" if names else "no alert")
-        + (
-            " (degraded: "
-            + ", ".join(k for k in ("prometheus", "alertmanager") if (result.get(k) or {}).get("reachable") is False)
-            + " not answering)"
-            if result["degraded"]
-            else ""
-        )
-    )
-    return result
+from ansible_collections.incident.response.plugins.module_utils import prometheus, web
+from ansible_collections.incident.response.plugins.module_utils.common import run
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=argument_spec(),
+        argument_spec=prometheus.argument_spec(),
         supports_check_mode=True,
         add_file_common_args=True,
         mutually_exclusive=web.AUTH_MUTUALLY_EXCLUSIVE,
         required_together=web.AUTH_REQUIRED_TOGETHER,
     )
-    run(module, prometheus_query)
+    run(module, lambda m: prometheus.step(m, m.params))
 
 
 if __name__ == "__main__":

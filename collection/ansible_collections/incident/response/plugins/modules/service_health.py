@@ -17,6 +17,9 @@ description:
     accepts a TCP connection (O(databases[].check=tcp)).
   - Fails when a check is DOWN (O(fail_on=any)), when fewer than a quorum are UP, when a named check is
     DOWN, or never (O(fail_on=never)), with the full result in every case.
+  - The whole task ends by O(deadline), retries included, whatever hangs. A check that got no answer in
+    time (a frozen server accepts the connection and never answers) is DOWN with RV(checks[].timed_out=true),
+    which tells it apart from a refused connection or a bad answer.
 version_added: 0.1.0
 author:
   - Incident Response Engineering (@incident-response)
@@ -55,10 +58,10 @@ options:
         type: list
         elements: int
       timeout:
-        description: Seconds for one attempt. Default O(timeout).
+        description: Seconds for one attempt, cut to what is left of O(deadline). Default O(timeout).
         type: float
       retries:
-        description: Extra attempts after a DOWN answer. Default O(retries).
+        description: Extra attempts after a DOWN answer, as long as O(deadline) leaves time. Default O(retries).
         type: int
       method:
         description: HTTP method.
@@ -107,7 +110,9 @@ options:
         description: Password of the account. Default O(login_password). Never logged or returned.
         type: str
       connect_timeout:
-        description: Seconds to wait for the connection. Default O(timeout).
+        description:
+          - Seconds for one attempt (connect, the server's greeting, the login and C(SELECT 1)), cut to what
+            is left of O(deadline). Default O(timeout).
         type: float
       retries:
         description: Extra attempts after a failure. Default O(retries).
@@ -125,6 +130,14 @@ options:
     description: Seconds for one attempt of a check, unless the check gives its own.
     type: float
     default: 5.0
+  deadline:
+    description:
+      - Seconds for the whole task, every attempt and retry of every check included. No attempt runs past
+        it, each one's timeout is cut to what is left, and a check not answered by then is DOWN with
+        RV(checks[].timed_out=true).
+      - Default the longest one check may take with its attempts and delays (timeout x (1 + retries) +
+        retry_delay x retries), plus one second, so that every check keeps the time its options give it.
+    type: float
   retries:
     description:
       - Extra attempts of a check that is DOWN, unless the check gives its own. One retry keeps a single
@@ -284,6 +297,12 @@ checks:
       description: Why the check is DOWN, null when UP.
       type: str
       sample: "HTTP 503 (expected 200); health DOWN; db DOWN: OperationalError: Can't connect to MySQL server"
+    timed_out:
+      description:
+        - True when the check is DOWN because no answer came in time (its attempt's timeout or O(deadline)),
+          not because it was refused or answered badly.
+      type: bool
+      sample: true
 summary:
   description: Counts and names, for a severity policy.
   returned: always
@@ -315,6 +334,15 @@ summary:
       type: list
       elements: str
       sample: [order-service, db-primary]
+    timed_out:
+      description: Checks DOWN because they did not answer in time.
+      type: int
+      sample: 1
+    timed_out_names:
+      description: Names of the checks DOWN because they did not answer in time.
+      type: list
+      elements: str
+      sample: [db-primary]
     regions:
       description: Per region label, C(total), C(up), C(down) and C(down_names). Only checks with a region count.
       type: dict
@@ -326,106 +354,15 @@ elapsed_ms:
   sample: 105.2
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.incident.response.plugins.module_utils import health
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, run
-
-
-def argument_spec():
-    endpoint = dict(
-        name=dict(type="str", required=True),
-        url=dict(type="str", required=True),
-        region=dict(type="str"),
-        expected_status=dict(type="list", elements="int"),
-        timeout=dict(type="float"),
-        retries=dict(type="int"),
-        method=dict(type="str", choices=["GET", "HEAD"], default="GET"),
-        headers=dict(type="dict"),
-        parse=dict(type="str", choices=["auto", "actuator", "none"]),
-    )
-    database = dict(
-        name=dict(type="str", required=True),
-        check=dict(type="str", choices=["sql", "tcp"], default="sql"),
-        login_host=dict(type="str", default="127.0.0.1"),
-        login_port=dict(type="int", default=3306),
-        login_unix_socket=dict(type="path"),
-        login_user=dict(type="str"),
-        login_password=dict(type="str", no_log=True),
-        connect_timeout=dict(type="float"),
-        retries=dict(type="int"),
-        region=dict(type="str"),
-    )
-    return dict(
-        endpoints=dict(type="list", elements="dict", default=[], options=endpoint),
-        databases=dict(type="list", elements="dict", default=[], options=database),
-        login_user=dict(type="str"),
-        login_password=dict(type="str", no_log=True),
-        timeout=dict(type="float", default=5.0),
-        retries=dict(type="int", default=1),
-        retry_delay=dict(type="float", default=0.5),
-        expected_status=dict(type="list", elements="int", default=[200]),
-        parse=dict(type="str", choices=["auto", "actuator", "none"], default="auto"),
-        concurrency=dict(type="int", default=200),
-        validate_certs=dict(type="bool", default=True),
-        fail_on=dict(type="str", choices=list(health.FAIL_ON), default="any"),
-        quorum=dict(type="int"),
-        required=dict(type="list", elements="str", default=[]),
-    )
-
-
-def build_checks(p):
-    """Endpoint and database specs with the module-level defaults filled in."""
-    shared = dict(timeout=p["timeout"], retries=p["retries"], retry_delay=p["retry_delay"])
-    endpoints = []
-    for ep in p["endpoints"]:
-        spec = {**shared, "expected_status": p["expected_status"], "parse": p["parse"]}
-        spec.update({k: v for k, v in ep.items() if v is not None})
-        if not spec["expected_status"]:
-            raise ModuleFailure(f"endpoint {spec['name']}: expected_status must name at least one HTTP status")
-        endpoints.append(spec)
-    databases = []
-    for db in p["databases"]:
-        spec = {"connect_timeout": p["timeout"], "retries": p["retries"], "retry_delay": p["retry_delay"]}
-        spec.update({k: v for k, v in db.items() if v is not None})
-        spec.setdefault("login_user", p["login_user"])
-        spec.setdefault("login_password", p["login_password"] or "")
-        if spec["check"] == "sql" and not spec.get("login_user"):
-            raise ModuleFailure(
-                f"database {spec['name']}: a sql check needs login_user (on the database or at module level), "
-                "or use check=tcp to only test the connection"
-            )
-        databases.append(spec)
-    return endpoints, databases
-
-
-def service_health(module):
-    p = module.params
-    if p["concurrency"] < 1:
-        raise ModuleFailure(f"concurrency must be at least 1, got {p['concurrency']}")
-    endpoints, databases = build_checks(p)
-    if not endpoints and not databases:
-        raise ModuleFailure("nothing to check: give endpoints and/or databases")
-    problem = health.validate_policy(endpoints + databases, p["fail_on"], p["quorum"], p["required"])
-    if problem:
-        raise ModuleFailure(problem)
-    start = time.monotonic()
-    checks = health.run_checks(endpoints, databases, p["concurrency"], p["validate_certs"])
-    summary = health.summarize(checks)
-    result = dict(changed=False, checks=checks, summary=summary, elapsed_ms=round((time.monotonic() - start) * 1000, 1))
-    msg = health.verdict(checks, summary, p["fail_on"], p["quorum"], p["required"])
-    if msg:
-        raise ModuleFailure(msg, **result)
-    down = summary["down_names"]
-    result["msg"] = f"{summary['up']} of {summary['total']} checks UP" + (f"; DOWN: {', '.join(down)}" if down else "")
-    return result
+from ansible_collections.incident.response.plugins.module_utils.common import run
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run(module, service_health)
+    module = AnsibleModule(argument_spec=health.argument_spec(), supports_check_mode=True)
+    run(module, lambda m: health.step(m.params))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def findings(name: str) -> dict:
 
 def test_healthy_lab_has_no_problem_and_no_incident():
     f = findings("healthy")
-    assert f["problems"] == []
+    assert f["problems"] == [] and f["timed_out"] == []
     assert set(f["load_balancers"]) == {"primary", "secondary"} and all(lb["up"] for lb in f["load_balancers"].values())
     assert len(f["services"]) == 10 and all(s["up"] for s in f["services"])
     assert f["databases"]["db-replica"]["replication"]["healthy"] is True
@@ -45,6 +45,38 @@ def test_killed_primary_is_p0_and_the_load_balancers_still_count_as_up():
     res = classify_severity(f, POLICY)
     assert res["severity"] == "P0"
     assert [m["check"] for m in res["matched"]] == ["database_down", "services_down", "replication_broken"]
+
+
+def test_a_frozen_primary_is_unreachable_for_the_policy_and_named_as_timed_out():
+    f = findings("db-primary-partitioned")
+    primary = f["databases"]["db-primary"]
+    assert primary["reachable"] is False and primary["timed_out"] is True and primary["timed_out_after"] > 0
+    problem = next(p for p in f["problems"] if p.startswith("database db-primary"))
+    assert problem.startswith("database db-primary not answering (timed out after ")
+    assert problem.endswith("hung or cut off, it may still be alive")
+    assert "database db-primary" in f["timed_out"]
+    # The services hang on it behind their health endpoints: down, and timed out too.
+    assert all(not s["up"] and s["timed_out"] for s in f["services"])
+    res = classify_severity(f, POLICY)
+    assert res["severity"] == "P0" and res["matched"][0]["check"] == "database_down"
+
+
+def test_a_frozen_region_says_its_cluster_and_load_balancer_timed_out():
+    f = findings("region-down")
+    primary, secondary = f["clusters"]["primary"], f["clusters"]["secondary"]
+    assert primary["timed_out"] and not primary["reachable"] and not primary["healthy"]
+    assert primary["summary"].startswith("primary: not answering (timed out after ")
+    assert f"cluster {primary['summary']}" in f["problems"]
+    assert secondary["reachable"] and not secondary["timed_out"]
+    assert f["load_balancers"]["primary"]["timed_out"] and not f["load_balancers"]["primary"]["up"]
+    assert {"load balancer primary", "cluster primary"} <= set(f["timed_out"])
+    assert classify_severity(f, POLICY)["matched"][0]["check"] == "lb_down"
+
+
+def test_a_refused_database_is_not_timed_out():
+    f = findings("db-primary-down")
+    assert f["databases"]["db-primary"]["timed_out"] is False and f["timed_out"] == []
+    assert any(p.startswith("database db-primary unreachable: ") for p in f["problems"])
 
 
 def test_missing_results_give_empty_findings_rather_than_errors():

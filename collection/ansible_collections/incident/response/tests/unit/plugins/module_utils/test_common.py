@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from ansible_collections.incident.response.plugins.module_utils import common
-from ansible_collections.incident.response.plugins.module_utils.common import Deadline, bounded_map
+from ansible_collections.incident.response.plugins.module_utils.common import (
+    Deadline,
+    ModuleFailure,
+    bounded_map,
+    cap,
+    check_deadline,
+    timed_out_text,
+)
 
 
 def test_bounded_map_keeps_input_order_and_runs_concurrently():
@@ -47,3 +56,20 @@ def test_deadline_counts_down_and_expires(monkeypatch):
     assert d.expired and d.remaining() == 0.0
     clock.now += 10
     assert d.expired and d.remaining() == 0.0  # never negative
+
+
+def test_an_attempt_gets_at_most_what_is_left_of_the_deadline():
+    d = Deadline(10)
+    assert d.cap(3) == 3.0 and 9 < d.cap(30) <= 10
+    assert cap(None, 30) == 30.0  # no deadline: the attempt's own timeout
+    d.start -= 9.99  # as if the step had run for 9.99 s
+    assert d.spent and d.cap(3) < 0.05
+
+
+def test_timeouts_read_the_same_everywhere_and_bad_deadlines_are_refused():
+    assert timed_out_text(1.04) == "not answering (timed out after 1.0 s)"
+    assert timed_out_text(2.5, "2 attempts") == "not answering (timed out after 2.5 s, 2 attempts)"
+    check_deadline(0.5)
+    check_deadline(None)
+    with pytest.raises(ModuleFailure, match="deadline must be a positive number of seconds"):
+        check_deadline(0)

@@ -98,3 +98,44 @@ def test_a_head_check_only_reads_the_status(monkeypatch):
     assert res["status"] == "UP" and res["error"] is None
     res = health.check_http({"name": "lb", "url": "http://lb/health", "retries": 0})
     assert res["status"] == "DOWN" and "not JSON" in res["error"]
+
+
+def test_a_timed_out_check_says_so_and_retries_only_within_the_deadline(monkeypatch):
+    from ansible_collections.incident.response.plugins.module_utils.common import Deadline
+    from ansible_collections.incident.response.plugins.module_utils.web import HttpError
+
+    def frozen(url, **kw):
+        raise HttpError(f"GET {url}: no answer within {kw['timeout']:g} s (timed out)", timed_out=True)
+
+    monkeypatch.setattr(health, "request", frozen)
+    ep = {"name": "lb", "url": "http://lb/health", "retries": 2, "retry_delay": 0}
+    res = health.check_http(ep, deadline=Deadline(30))
+    assert res["status"] == "DOWN" and res["timed_out"] is True and res["attempts"] == 3
+    assert res["error"].startswith("GET http://lb/health: not answering (timed out after ")
+    assert res["error"].endswith(", 3 attempts)")
+
+    spent = Deadline(1)
+    spent.start -= 1
+    res = health.check_http(ep, deadline=spent)
+    assert res["attempts"] == 0 and res["timed_out"] is True
+    assert res["error"] == "GET http://lb/health: not checked: the step's deadline was spent"
+
+
+def test_a_refusal_is_down_but_not_timed_out(monkeypatch):
+    from ansible_collections.incident.response.plugins.module_utils.web import HttpError
+
+    def refused(url, **kw):
+        raise HttpError(f"GET {url}: no answer ([Errno 111] Connection refused)")
+
+    monkeypatch.setattr(health, "request", refused)
+    res = health.check_http({"name": "lb", "url": "http://lb/health", "retries": 0})
+    assert res["status"] == "DOWN" and res["timed_out"] is False and "Connection refused" in res["error"]
+    assert health.summarize([res])["timed_out_names"] == []
+
+
+def test_without_a_deadline_every_check_keeps_the_time_its_attempts_give_it():
+    checks = [
+        {"timeout": 3, "retries": 10, "retry_delay": 3},  # a verification that waits for services: 63 s
+        {"connect_timeout": 5, "retries": 1, "retry_delay": 0.5},
+    ]
+    assert health.attempts_bound(checks) == 64.0

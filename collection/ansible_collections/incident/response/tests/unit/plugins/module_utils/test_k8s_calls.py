@@ -8,7 +8,7 @@ import pytest
 import urllib3
 
 from ansible_collections.incident.response.plugins.module_utils import k8s
-from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure
+from ansible_collections.incident.response.plugins.module_utils.common import Deadline, ModuleFailure
 
 
 class FakeClients:
@@ -110,3 +110,28 @@ def test_a_refused_dry_run_is_told_from_a_refused_write():
     assert not k8s.dry_run_refused(exc(400, "the body of the request could not be decoded"))
     assert not k8s.dry_run_refused(exc(403, "configmaps is forbidden"))
     assert not k8s.dry_run_refused(urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out."))
+
+
+def test_a_budget_cuts_each_request_and_stops_them_once_the_deadline_is_spent():
+    deadline = Deadline(10)
+    budget = k8s.Budget(30, deadline)
+    assert 9 < k8s.request_timeout(budget) <= 10 and k8s.request_timeout(5) == 5
+    deadline.start -= 10
+    with pytest.raises(k8s.DeadlineSpent):
+        k8s.request_timeout(budget)
+
+    def send():
+        k8s.request_timeout(budget)
+
+    with pytest.raises(ModuleFailure) as failure:
+        k8s.call(FakeClients, "list pods", send)
+    assert failure.value.unreachable and failure.value.timed_out
+    assert failure.value.msg.startswith("primary: not answering (timed out after 10.0 s): the step's deadline")
+
+
+def test_only_a_request_without_answer_is_a_timeout():
+    pool = urllib3.HTTPConnectionPool("k8s.example", 6443)
+    assert k8s.is_timeout(urllib3.exceptions.ReadTimeoutError(pool, "/api/v1/nodes", "Read timed out."))
+    assert k8s.is_timeout(urllib3.exceptions.ConnectTimeoutError(pool, "timed out"))
+    assert not k8s.is_timeout(urllib3.exceptions.NewConnectionError(None, "[Errno 111] Connection refused"))
+    assert not k8s.is_timeout(k8s.ApiException(status=503, reason="Service Unavailable"))

@@ -84,3 +84,13 @@ def test_controller_check_times_out_resolution(monkeypatch):
     finally:
         released.set()
     assert not res["resolved"] and res["reachable"] is False and "no answer within 0.2s" in res["error"]
+    assert res["timed_out"] is True
+
+
+def test_no_check_starts_once_the_deadline_is_spent():
+    from ansible_collections.incident.response.plugins.module_utils.common import Deadline
+
+    deadline = Deadline(1)
+    deadline.start -= 1
+    res = netprobe.check({"host": "db.example", "port": 3306}, 3, deadline)
+    assert res["timed_out"] and res["reachable"] is False and "the step's deadline was spent" in res["error"]
