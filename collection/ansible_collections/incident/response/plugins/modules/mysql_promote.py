@@ -436,12 +436,12 @@ def validate(params):
         raise ModuleFailure(f"max_lag_seconds must be 0 or more (got {params['max_lag_seconds']})")
     if params["wait_timeout"] < 0:
         raise ModuleFailure(f"wait_timeout must be 0 or more (got {params['wait_timeout']})")
-    if params["siblings"] and not params["replication"]:
+    rp = params.get("replication")
+    if params.get("siblings") and not rp:
         raise ModuleFailure("siblings need replication (user and password of the replication account on this server)")
-    rp = params["replication"]
     if rp and rp["port"] is not None and not 0 < rp["port"] < 65536:
         raise ModuleFailure(f"replication.port must be a TCP port (got {rp['port']})")
-    if rp and not (rp["host"] or params["login_host"]):
+    if rp and not (rp["host"] or params.get("login_host")):
         raise ModuleFailure("replication.host is needed when the task logs in through a unix socket")
     hb = params["heartbeat"]
     if hb:
