@@ -18,7 +18,7 @@ description:
     C(excluded) - a replica is excluded when its SQL thread stopped on an error, it is delayed on purpose
     (C(MASTER_DELAY)), it has no GTID position, it runs a major version newer than one of its siblings (they could
     not replicate from it) or not in O(versions), it holds errant transactions (written on it and on no other
-    server: they would become part of the new primary's history), or its promotion rule is V(never). Among the
+    server - they would become part of the new primary's history), or its promotion rule is V(never). Among the
     others the one that will have every transaction any other will have, once each applied what it received,
     wins; equal positions go by the promotion rule (C(databases.<name>.promotion_rule) - V(prefer) over
     V(neutral), the default, over V(avoid)), then by name. The plan refuses (not C(needed)) when no replica is

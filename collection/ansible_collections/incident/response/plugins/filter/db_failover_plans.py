@@ -10,10 +10,11 @@ short_description: One database plan per database cluster
 version_added: 0.1.0
 description:
   - P(incident.response.db_failover_plan#filter) for each database cluster (as P(incident.response.db_clusters#filter)
-    returns them): each cluster's servers are judged apart, so a platform with several clusters fails over only the
+    returns them) - each cluster's servers are judged apart, so a platform with several clusters fails over only the
     cluster whose primary is lost, and its two writable primaries are no split brain.
   - Each plan also says which cluster it is for (C(cluster)), where its services read the database's address
-    (C(config), the ConfigMap and its keys) and which services use it (C(services)).
+    (C(config), the ConfigMap and its keys), which services use it (C(services)), and whether the procedure has
+    something to do for it (C(act) - a promotion, a re-pointing or a fence).
 positional: databases, cluster, clusters
 options:
   _input:
@@ -47,7 +48,7 @@ RETURN = r"""
 _value:
   description:
     - One plan per cluster, in the order of the cluster names, each with the keys of
-      P(incident.response.db_failover_plan#filter) and C(cluster), C(config), C(services).
+      P(incident.response.db_failover_plan#filter) and C(cluster), C(config), C(services), C(act).
   type: list
   elements: dict
 """
@@ -71,7 +72,12 @@ def db_failover_plans(state, databases, cluster=None, clusters=None):
         plan = db_failover_plan(
             part, topo.only(databases, members), cluster, spec.get("config") or None, spec.get("versions")
         )
-        plan.update(cluster=name, config=spec.get("config") or {}, services=list(spec.get("services") or []))
+        plan.update(
+            cluster=name,
+            config=spec.get("config") or {},
+            services=list(spec.get("services") or []),
+            act=bool(plan["needed"] or plan["repoint"] or plan["fence"]),
+        )
         plans.append(plan)
     return plans
 

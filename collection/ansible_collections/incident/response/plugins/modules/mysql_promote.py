@@ -342,7 +342,7 @@ siblings:
 statements:
   description:
     - Statements run (in check mode, planned), per server, with secrets masked; C(siblings) (with O(siblings))
-      lists each sibling's as C(<name>: <statement>).
+      lists each sibling's, prefixed with its name.
   returned: always
   type: dict
   sample: {replica: ["STOP REPLICA IO_THREAD", "STOP REPLICA", "RESET REPLICA ALL", "SET GLOBAL read_only = OFF"]}
@@ -687,14 +687,17 @@ class Siblings:
             connect_retry=rp["connect_retry"],
             use_gtid="slave_pos",
         )
-        target = result["state"]["gtid"]["executed"]
+        new_primary = result["state"]
+        target = new_primary["gtid"]["executed"]
 
         def one(e):
             if not e["server"]:
                 return dict(
                     name=e["name"], followed=False, changed=False, statements=[], detail=f"unreachable: {e['error']}"
                 )
-            done = repoint_sibling(e["server"], target, want, params["wait_timeout"], module.check_mode)
+            # What it holds alone, compared with the new primary and the other siblings, as read before the promotion.
+            own = errant(e["state"], [new_primary, *self.states(but=e)])["gtids"]
+            done = repoint_sibling(e["server"], target, want, params["wait_timeout"], module.check_mode, own)
             return dict(name=e["name"], **done)
 
         with ThreadPoolExecutor(max_workers=min(8, len(self.entries))) as pool:
