@@ -282,7 +282,7 @@ def explain_replication(rep, option="replicate_from"):
     return "; ".join(parts)
 
 
-def repoint_sibling(sibling, target_gtid, want, timeout, check=False):
+def repoint_sibling(sibling, target_gtid, want, timeout, check=False, errant_gtids=()):
     """Make a replica of the lost primary follow the new one by GTID, once nothing it holds can be lost.
 
     It first applies what it received (waiting up to ``timeout``). A sibling that cannot finish that (a
@@ -291,8 +291,9 @@ def repoint_sibling(sibling, target_gtid, want, timeout, check=False):
     lost and none applied twice. Then the source changes (MariaDB keeps its gtid_slave_pos: what it
     applied, never a write of its own), and it is verified: both threads run, it has received (a delayed
     sibling) or applied everything the new primary had, and its lag is 0. A sibling that cannot follow is
-    reported with the reason, never forced. Returns a dict (``followed``, ``changed``, ``statements``,
-    ``detail``...); raises nothing for the sibling's own problems.
+    reported with the reason, never forced - so is one holding ``errant_gtids`` (transactions written on it
+    alone: the new primary's next writes would collide with them). Returns a dict (``followed``, ``changed``,
+    ``statements``, ``detail``...); raises nothing for the sibling's own problems.
     """
     out = dict(address=sibling.address, followed=False, changed=False, statements=[], waited_seconds=0.0)
     deadline = Deadline(timeout)
@@ -302,6 +303,13 @@ def repoint_sibling(sibling, target_gtid, want, timeout, check=False):
         out.update(source_before=source_of(before), sql_delay=(rep or {}).get("sql_delay") or 0)
         if not rep:
             out["detail"] = f"not a replica ({before['summary']}): nothing to re-point"
+            return out
+        if errant_gtids:
+            out["detail"] = (
+                f"cannot follow: it holds transactions written on it alone ({', '.join(errant_gtids)}); the new "
+                "primary's history does not have them, so replicating from it would break on them or keep them: "
+                "rebuild it from the new primary"
+            )
             return out
         if replication_matches(sibling, before, want):
             out.update(followed=True, source_after=source_of(before))
@@ -344,6 +352,9 @@ def repoint_sibling(sibling, target_gtid, want, timeout, check=False):
             )
             return out
         state, done = _caught_up(sibling, target_gtid, deadline, out["sql_delay"])
+        if not done and (state["replication"] or {}).get("last_sql_error"):
+            out["detail"] = f"re-pointed but stopped: {explain_replication(state['replication'], 'replication')}"
+            return out
         out["followed"] = done
         out["detail"] = (
             f"replicates from {out['source_after']}, " + _lag_text(state)
@@ -358,7 +369,8 @@ def repoint_sibling(sibling, target_gtid, want, timeout, check=False):
 
 
 def _caught_up(server, target_gtid, deadline, delayed):
-    """Poll until it has received (a delayed sibling) or applied everything of ``target_gtid`` with 0 lag."""
+    """Poll until it has received (a delayed sibling) or applied everything of ``target_gtid`` with 0 lag;
+    give up at once when a replication thread stopped on an error (waiting cannot help)."""
     while True:
         state = server.state()
         rep = state["replication"] or {}
@@ -366,7 +378,8 @@ def _caught_up(server, target_gtid, deadline, delayed):
         done = bool(rep) and gtid_missing(server.flavor.name, have or "", target_gtid or "") == 0
         if done and not delayed:
             done = rep.get("seconds_behind_source") == 0 and rep.get("relay_log_applied")
-        if done or deadline.expired:
+        io_broken = rep.get("last_io_error") and rep.get("io_thread") != "running"
+        if done or not rep or rep.get("last_sql_error") or io_broken or deadline.expired:
             return state, bool(done)
         time.sleep(min(POLL_INTERVAL, max(0.0, deadline.remaining())))
 
