@@ -85,11 +85,8 @@ def _down_services(findings, region=None):
 
 def _dbs(findings, role):
     """Every database whose role in normal operation is ``role``, in name order."""
-    return [
-        db
-        for _, db in sorted((findings.get("databases") or {}).items())
-        if isinstance(db, dict) and db.get("expected_role") == role
-    ]
+    found = findings.get("databases") or {}
+    return [found[n] for n in sorted(found) if isinstance(found[n], dict) and found[n].get("expected_role") == role]
 
 
 def _delayed(db):
@@ -98,10 +95,10 @@ def _delayed(db):
 
 def _by_cluster(findings):
     """{cluster: [databases]} (one group when the findings name no cluster)."""
-    out = {}
-    for _, db in sorted((findings.get("databases") or {}).items()):
-        if isinstance(db, dict):
-            out.setdefault(db.get("cluster"), []).append(db)
+    out, found = {}, findings.get("databases") or {}
+    for name in sorted(found):
+        if isinstance(found[name], dict):
+            out.setdefault(found[name].get("cluster"), []).append(found[name])
     return out
 
 

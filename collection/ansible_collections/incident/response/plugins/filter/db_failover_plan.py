@@ -232,7 +232,7 @@ def db_failover_plan(state, databases, cluster=None, config=None, versions=None)
             old_primary=down[0] if len(down) == 1 else None,
             reason=f"{', '.join(down)} unreachable, but no reachable replica replicates from it: no candidate",
         )
-    sources = sorted({source for _, source in candidates})
+    sources = sorted({source for name, source in candidates})
     if len(sources) > 1:
         return dict(
             plan,
@@ -240,7 +240,7 @@ def db_failover_plan(state, databases, cluster=None, config=None, versions=None)
         )
     old = sources[0]
     # The lost primary's replicas that answer, and the other servers that do not (named, as excluded).
-    replicas = [name for name, _ in candidates] + [d for d in down if d != old]
+    replicas = [name for name, source in candidates] + [d for d in down if d != old]
     choice = choose(servers, replicas, old, databases, versions)
     plan.update(
         old_primary=old,

@@ -144,7 +144,7 @@ def _databases(spec, clusters):
     for name, srv in (result.get("servers") or {}).items():
         out[name] = {
             "name": name,
-            "cluster": (topo.cluster_of(clusters, name) or {}).get("name") if clusters else None,
+            "cluster": topo.cluster_of(clusters, name),
             "expected_role": (inventory.get(name) or {}).get("expected_role"),
             "reachable": bool(srv.get("reachable")),
             "error": srv.get("error"),

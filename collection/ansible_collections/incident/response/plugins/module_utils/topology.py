@@ -82,7 +82,8 @@ def clusters(databases, database_clusters=None, default_config=None, services=No
 
 
 def cluster_of(clusters_, server):
-    return next((c for c in clusters_.values() if server in c["servers"]), None)
+    """The name of the cluster a server belongs to, or None."""
+    return next((name for name, c in (clusters_ or {}).items() if server in (c.get("servers") or [])), None)
 
 
 def only(mapping, names):
