@@ -165,3 +165,10 @@ def test_mariadb_ranks_by_what_each_will_have_applied_not_by_what_it_applied():
     choice = choose(servers, ["paused", "current"], None, {"current": {"promotion_rule": "prefer"}})
     assert choice["promote"] == "paused" and choice["candidates"][1]["lacks"] == {"paused": 25}
     assert "current (prefer) lacks 25 of its transactions" in choice["reason"]
+
+
+def test_the_source_uuid_is_read_in_every_spelling():
+    for name in ("mysql_5_7_replica", "mysql_8_0_replica_lag", "mysql_8_4_replica_source_down"):
+        assert state_of(name)["replication"]["source_uuid"] == SOURCE, name
+    assert state_of("mariadb_10_11_replica")["replication"]["source_uuid"] is None
+    assert state_of("mariadb_10_11_replica")["gtid"]["binlog_state"] == "0-1-12"
