@@ -136,3 +136,35 @@ def test_two_clusters_only_the_one_whose_primary_died_fails_over(own_lab, ctl_en
     assert db_state(lab, "db-replica") == {"read_only": True, "replica": True}
     timeline = [e for e in inc.timeline() if e.get("module") == "incident.response.config_patch" and e["changed"]]
     assert len(timeline) == 1 and "payments.db.port" in timeline[0]["summary"]
+
+
+@pytest.mark.topology("clusters")
+def test_a_cluster_whose_step_fails_does_not_stop_the_next_and_the_outcome_names_it(own_lab, tmp_path):
+    """Both primaries die; the payments cluster's ConfigMap cannot be patched (it names one that does not exist).
+    Its promotion stands, the shop cluster is still failed over, and the run fails saying what is left."""
+    lab = own_lab
+    lab.break_fault("db-primary-down", "payments-primary")
+    lab.break_fault("db-primary-down")
+    clusters = dict(lab.state()["database_clusters"])
+    clusters["payments"] = dict(clusters["payments"], config={"name": "no-such-config"})
+    run = run_playbook(
+        "p0_critical",
+        lab,
+        {"incident_dir": str(tmp_path), "confirm_destructive": True, "database_clusters": clusters},
+        skip_tags="notify",
+    )
+    assert not run.ok
+    stop = run.result("Stop here when a database step failed")
+    assert stop["status"] == "failed" and stop["res"]["msg"].startswith("payments: ")
+    assert db_state(lab, "payments-replica") == {"read_only": False, "replica": False}
+    assert db_state(lab, "db-replica") == {"read_only": False, "replica": False}  # the next cluster was handled
+    for data in configmaps(lab).values():
+        assert data["db.port"] == str(lab.cfg.ports["db-replica"])
+        assert data["payments.db.port"] == str(lab.cfg.ports["payments-primary"])
+    assert any(
+        g.startswith("cluster payments: its services were not pointed at payments-replica") for g in run.outcome["gaps"]
+    )
+    (record,) = list((tmp_path / "changes").glob("*-p0_critical.json"))
+    database = json.loads(record.read_text())["database"]
+    assert database["promoted"] == "payments-replica, db-replica"
+    assert set(database["clusters"]) == {"payments", "shop"}
