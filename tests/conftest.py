@@ -126,9 +126,11 @@ def scratch(lab):
 
 
 @pytest.fixture
-def own_lab(tmp_path):
+def own_lab(tmp_path, request):
+    """``@pytest.mark.topology("replicas")`` brings it up with another database topology (`lab up --topology`)."""
+    marker = request.node.get_closest_marker("topology")
     lab = Lab.open(tmp_path / "lab", lab_port_base() + 1000)  # the claimed range's second half
-    lab.up()
+    lab.up(topology=marker.args[0] if marker else None)
     try:
         yield lab
     finally:

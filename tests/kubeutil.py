@@ -297,40 +297,8 @@ def nodes_restored(lab, regions: tuple[str, ...] = REGIONS):
                     wait_deployment_available(apps, d.metadata.name, ns, timeout=90)
 
 
-# kubernetes.core is not a dependency of the project: the tests take it from the PyPI `ansible` bundle whose
-# ansible-core matches ours (ansible 12 = ansible-core 2.19), once, into a cache outside the checkout (so that
-# no linter of the project reads it): ~/.cache/incident-response-tests, or INCIDENT_TEST_CACHE.
-ANSIBLE_BUNDLE = "ansible==12.3.0"
-
-
 def kubernetes_core_path() -> Path:
-    """A collections path holding only kubernetes.core (pip download of the bundle, extracted once)."""
-    import fcntl
-    import shutil
-    import sys
-    import tempfile
-    import zipfile
+    """A collections path holding kubernetes.core from the PyPI `ansible` bundle (support.bundled_collections)."""
+    from support import bundled_collections
 
-    base = os.environ.get("INCIDENT_TEST_CACHE") or Path.home() / ".cache" / "incident-response-tests"
-    cache = Path(base) / ANSIBLE_BUNDLE.replace("==", "-")
-    manifest = cache / "ansible_collections" / "kubernetes" / "core" / "MANIFEST.json"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs of one checkout download it once
-        if manifest.exists():
-            return cache
-        with tempfile.TemporaryDirectory(dir=cache.parent) as tmp:
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", ANSIBLE_BUNDLE, "-d", tmp],
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-            wheel = next(Path(tmp).glob("ansible-*.whl"))
-            staging = Path(tmp) / "collections"
-            with zipfile.ZipFile(wheel) as z:
-                wanted = [n for n in z.namelist() if n.startswith("ansible_collections/kubernetes/core/")]
-                z.extractall(staging, wanted)
-            shutil.rmtree(cache, ignore_errors=True)
-            staging.rename(cache)
-    return cache
+    return bundled_collections("kubernetes.core")

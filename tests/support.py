@@ -107,6 +107,51 @@ def scalar(conn, sql: str, args=None):
         return cur.fetchone()[0]
 
 
+# Collections that are no dependency of the project (kubernetes.core, community.mysql) are taken from the PyPI
+# `ansible` bundle whose ansible-core matches ours (ansible 12 = ansible-core 2.19), once, into a cache outside the
+# checkout (so that no linter of the project reads it): ~/.cache/incident-response-tests, or INCIDENT_TEST_CACHE.
+ANSIBLE_BUNDLE = "ansible==12.3.0"
+
+
+def bundled_collections(*names: str):
+    """A collections path holding these collections (``kubernetes.core``, ``community.mysql``) of the bundle:
+    `pip download --no-deps` of it (about 3 s) when one is missing, each extracted once, kept for later runs."""
+    import fcntl
+    import os
+    import shutil
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    base = os.environ.get("INCIDENT_TEST_CACHE") or Path.home() / ".cache" / "incident-response-tests"
+    cache = Path(base) / ANSIBLE_BUNDLE.replace("==", "-")
+    root = cache / "ansible_collections"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs download it once
+        missing = [n for n in names if not (root / n.replace(".", "/") / "MANIFEST.json").exists()]
+        if not missing:
+            return cache
+        with tempfile.TemporaryDirectory(dir=cache.parent) as tmp:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", ANSIBLE_BUNDLE, "-d", tmp],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+            wheel = next(Path(tmp).glob("ansible-*.whl"))
+            staging = Path(tmp) / "collections"
+            with zipfile.ZipFile(wheel) as z:
+                for name in missing:
+                    prefix = f"ansible_collections/{name.replace('.', '/')}/"
+                    z.extractall(staging, [n for n in z.namelist() if n.startswith(prefix)])
+                    target = root / name.replace(".", "/")
+                    shutil.rmtree(target, ignore_errors=True)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    (staging / prefix).rename(target)  # the collection appears whole or not at all
+    return cache
+
+
 PROJECT_ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 COLLECTIONS_PATH = PROJECT_ROOT / "collection"
 

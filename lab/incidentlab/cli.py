@@ -14,12 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import ENV_LAB_DIR, ENV_PORT_BASE
-from .errors import LabError
+from .errors import LabError, LabInputError
 from .lab import Lab
 
 app = typer.Typer(
-    help="Run the local lab: a MariaDB primary/replica pair, Prometheus, Alertmanager, notification sinks, "
-    "a two-region Kubernetes API with the demo services behind nginx load balancers, with fault injection. "
+    help="Run the local lab: a MariaDB primary/replica pair (or more servers: up --topology), Prometheus, "
+    "Alertmanager, notification sinks, a two-region Kubernetes API with the demo services behind nginx load "
+    "balancers, with fault injection. "
     "Everything binds 127.0.0.1; state lives in one lab directory.",
     no_args_is_help=True,
 )
@@ -48,6 +49,25 @@ PortBase = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Server = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        help="The database server a database fault acts on (default: db-primary, or the replica for the replica "
+        "faults); `lab status` lists the servers of the running topology.",
+        show_default=False,
+    ),
+]
+
+
+def _target(fault: str | None, target: str | None, server: str | None) -> str | None:
+    from .faults import FAULTS
+
+    if server and fault in FAULTS and not FAULTS[fault].server:
+        raise LabInputError(f"fault {fault} does not act on a database server: --server does not apply")
+    if target and server and target != server:
+        raise LabInputError(f"give the server once: {target!r} and --server {server!r} differ")
+    return server or target
 
 
 def reflowed(fn):
@@ -85,10 +105,23 @@ def _progress(msg: str) -> None:
 @app.command()
 @reflowed
 @expected_errors
-def up(lab_dir: LabDir = None, port_base: PortBase = None) -> None:
+def up(
+    lab_dir: LabDir = None,
+    port_base: PortBase = None,
+    topology: Annotated[
+        str | None,
+        typer.Option(
+            "--topology",
+            help="Database servers to run: pair (db-primary and db-replica, the default), replicas (db-primary with "
+            "db-replica, db-spare and the delayed db-delayed), clusters (the pair as cluster shop, and "
+            "payments-primary/payments-replica used by payment-service).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Bring the lab up (idempotent: a running lab is left as it is)."""
     lab = Lab.open(lab_dir, port_base)
-    lab.up(progress=_progress)
+    lab.up(progress=_progress, topology=topology)
     _print_status(lab, as_json=False)
 
 
@@ -119,6 +152,7 @@ def _print_status(lab: Lab, as_json: bool) -> bool:
         "status": st.get("status", "absent"),
         "healthy": healthy,
         "port_base": lab.cfg.port_base,
+        "topology": st.get("topology", "pair") if st else None,
         "components": [c.as_dict() for c in comps],
         "faults": lab.active_faults(),
         "secrets_file": str(lab.cfg.secrets_file),
@@ -127,7 +161,8 @@ def _print_status(lab: Lab, as_json: bool) -> bool:
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return healthy
-    table = Table(title=f"lab {lab.cfg.lab_dir} ({doc['status']})", title_justify="left")
+    topo = f", {doc['topology']} topology" if doc["topology"] and doc["topology"] != "pair" else ""
+    table = Table(title=f"lab {lab.cfg.lab_dir} ({doc['status']}{topo})", title_justify="left")
     for col in ("component", "kind", "address", "health", "detail"):
         table.add_column(col, overflow="fold")
     for c in comps:
@@ -151,10 +186,11 @@ def _print_status(lab: Lab, as_json: bool) -> bool:
 def break_(
     fault: Annotated[str, typer.Argument(help="Fault to inject; `incidentctl lab faults` lists them.")],
     target: Annotated[str | None, typer.Argument(help="What the fault applies to, for faults that need it.")] = None,
+    server: Server = None,
     lab_dir: LabDir = None,
 ) -> None:
     """Inject a real fault into the running lab."""
-    out.print(Lab.open(lab_dir).break_fault(fault, target), highlight=False)
+    out.print(Lab.open(lab_dir).break_fault(fault, _target(fault, target, server)), highlight=False)
 
 
 @app.command()
@@ -163,6 +199,7 @@ def break_(
 def heal(
     fault: Annotated[str | None, typer.Argument(help="Fault to heal (default: every active fault).")] = None,
     target: Annotated[str | None, typer.Argument(help="Target of the fault, when it has one.")] = None,
+    server: Server = None,
     lab_dir: LabDir = None,
 ) -> None:
     """Undo injected faults and restart whatever died, restoring a working topology.
@@ -170,7 +207,7 @@ def heal(
     After a database promotion the healed topology is the promoted one: the old primary
     comes back read-only and replicates from the new primary.
     """
-    for msg in Lab.open(lab_dir).heal(fault, target):
+    for msg in Lab.open(lab_dir).heal(fault, _target(fault, target, server)):
         out.print(msg, highlight=False)
 
 
@@ -182,7 +219,7 @@ def faults() -> None:
 
     table = Table("fault", "argument", "what it does")
     for f in sorted(FAULTS.values(), key=lambda f: f.name):
-        table.add_row(f.name, f.arg or "", f.summary)
+        table.add_row(f.name, f.arg or ("[--server NAME]" if f.server else ""), f.summary)
     out.print(table)
 
 

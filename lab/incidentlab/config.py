@@ -33,6 +33,11 @@ PORT_OFFSETS: dict[str, int] = {
     "exporter": 104,
     "db-primary": 306,
     "db-replica": 307,
+    # Servers of the other topologies (`lab up --topology replicas|clusters`).
+    "db-spare": 308,
+    "db-delayed": 309,
+    "payments-primary": 316,
+    "payments-replica": 317,
     "kube-primary": 443,
     "kube-secondary": 444,
 }
@@ -119,7 +124,10 @@ class LabConfig:
                 raise LabInputError(
                     f"the lab in {lab_dir} uses port base {recorded}; run `incidentctl lab down` before changing it"
                 )
-            return cls(lab_dir, recorded, {k: int(v) for k, v in state.get("ports", {}).items()})
+            # Offsets added since that lab was made get their port from its base.
+            ports = {name: recorded + off for name, off in PORT_OFFSETS.items()}
+            ports.update({k: int(v) for k, v in state.get("ports", {}).items()})
+            return cls(lab_dir, recorded, ports)
         if port_base is None:
             port_base = int(os.environ.get(ENV_PORT_BASE, DEFAULT_PORT_BASE))
         return cls(lab_dir, port_base)

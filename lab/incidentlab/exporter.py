@@ -1,10 +1,11 @@
 """A small Prometheus exporter for the lab databases' replication state.
 
 ``python -m incidentlab.exporter --lab-dir DIR`` serves ``/metrics`` on the lab's
-``exporter`` port. Every scrape logs in to each database (like mysqld_exporter does)
-and reports, labelled ``db="db-primary"`` / ``db="db-replica"``: up, read_only, GTID
-position, replica threads, seconds behind (absent when the server says NULL: unknown
-is not zero) and transactions behind the source (from GTID positions).
+``exporter`` port. Every scrape logs in to each database of the lab's topology (like
+mysqld_exporter does) and reports, labelled ``db="db-primary"`` / ``db="db-replica"`` (and
+``cluster``): up, read_only, GTID position, replica threads, seconds behind (absent when the
+server says NULL: unknown is not zero), the configured delay, and transactions behind the source
+(from GTID positions of the cluster's GTID domain).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pymysql
 
 from .config import DB_USERS, HOST, LabConfig
-from .mariadb import DB_NODES, gtid_seq
+from .mariadb import gtid_seq, lab_topology
 
 
 def _login(host: str, port: int, secrets: dict[str, str]) -> pymysql.Connection:
@@ -33,7 +34,7 @@ def _login(host: str, port: int, secrets: dict[str, str]) -> pymysql.Connection:
     )
 
 
-def probe(cfg: LabConfig, name: str, secrets: dict[str, str]) -> dict:
+def probe(cfg: LabConfig, name: str, secrets: dict[str, str], domain: int = 0) -> dict:
     out: dict = {"up": 0}
     try:
         conn = _login(HOST, cfg.ports[name], secrets)
@@ -51,7 +52,7 @@ def probe(cfg: LabConfig, name: str, secrets: dict[str, str]) -> dict:
         return out
     finally:
         conn.close()
-    out.update(up=1, read_only=int(v["ro"]), binlog_seq=gtid_seq(v["pos"]), pos=v["pos"], replicas=replicas)
+    out.update(up=1, read_only=int(v["ro"]), binlog_seq=gtid_seq(v["pos"], domain), pos=v["pos"], replicas=replicas)
     if rs:
         out["replica"] = {
             "io": int(rs["Slave_IO_Running"] == "Yes"),
@@ -59,13 +60,14 @@ def probe(cfg: LabConfig, name: str, secrets: dict[str, str]) -> dict:
             "behind": rs["Seconds_Behind_Master"],
             "io_errno": int(rs["Last_IO_Errno"] or 0),
             "sql_errno": int(rs["Last_SQL_Errno"] or 0),
-            "executed_seq": gtid_seq(v["spos"]),
+            "executed_seq": gtid_seq(v["spos"], domain),
+            "delay": int(rs.get("SQL_Delay") or 0),
             "source": (rs["Master_Host"], int(rs["Master_Port"])),
         }
     return out
 
 
-def source_seq(host: str, port: int, secrets: dict[str, str]) -> int | None:
+def source_seq(host: str, port: int, secrets: dict[str, str], domain: int = 0) -> int | None:
     try:
         conn = _login(host, port, secrets)
     except pymysql.MySQLError:
@@ -73,21 +75,27 @@ def source_seq(host: str, port: int, secrets: dict[str, str]) -> int | None:
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT @@gtid_binlog_pos")
-            return gtid_seq(cur.fetchone()[0])
+            return gtid_seq(cur.fetchone()[0], domain)
     except pymysql.MySQLError:
         return None
     finally:
         conn.close()
 
 
-def render(cfg: LabConfig, secrets: dict[str, str], pool: ThreadPoolExecutor) -> str:
+def render(
+    cfg: LabConfig, secrets: dict[str, str], pool: ThreadPoolExecutor, clusters: dict[str, tuple[str, int]]
+) -> str:
+    """``clusters``: server name -> (its cluster, the cluster's GTID domain)."""
     start = time.perf_counter()
-    results = dict(zip(DB_NODES, pool.map(lambda n: probe(cfg, n, secrets), DB_NODES), strict=True))
+    names = list(clusters)
+    results = dict(zip(names, pool.map(lambda n: probe(cfg, n, secrets, clusters[n][1]), names), strict=True))
     metrics: dict[str, list[str]] = {}
+    several = len({c for c, _ in clusters.values()}) > 1  # the default pair keeps its labels as they were
 
     def add(metric: str, db: str, value, extra: str = "") -> None:
         if value is not None:
-            metrics.setdefault(metric, []).append(f'{metric}{{db="{db}"{extra}}} {value}')
+            where = f',cluster="{clusters[db][0]}"' if several else ""
+            metrics.setdefault(metric, []).append(f'{metric}{{db="{db}"{where}{extra}}} {value}')
 
     for db, r in results.items():
         add("mysql_up", db, r["up"])
@@ -106,7 +114,8 @@ def render(cfg: LabConfig, secrets: dict[str, str], pool: ThreadPoolExecutor) ->
             add("mysql_replica_last_io_errno", db, rep["io_errno"])
             add("mysql_replica_last_sql_errno", db, rep["sql_errno"])
             add("mysql_replica_gtid_executed_seq", db, rep["executed_seq"])
-            seq = source_seq(*rep["source"], secrets)
+            add("mysql_replica_sql_delay_seconds", db, rep["delay"])
+            seq = source_seq(*rep["source"], secrets, clusters[db][1])
             if seq is not None:
                 add("mysql_replica_transactions_behind", db, max(0, seq - rep["executed_seq"]))
     lines = []
@@ -125,6 +134,8 @@ def main() -> None:
     cfg = LabConfig.resolve(args.lab_dir)
     secrets = cfg.load_secrets()
     pool = ThreadPoolExecutor(max_workers=4)
+    topo = lab_topology(cfg)
+    clusters = {s.name: (c.name, c.domain_id) for c in topo.clusters for s in c.servers}
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *a):
@@ -134,7 +145,7 @@ def main() -> None:
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404)
                 return
-            body = render(cfg, secrets, pool).encode()
+            body = render(cfg, secrets, pool, clusters).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))

@@ -1,20 +1,21 @@
 """Fault injection: real failures of real components, and how each one is healed.
 
-Data tier:
+Data tier (each fault takes the database server it acts on, ``--server NAME``; by default the
+default cluster's: db-primary for the primary's faults, the replica for the replica's):
 
-* ``db-primary-down``   SIGKILL of the primary's server. Heal restarts it: if the replica
-  is still a replica, the old primary simply comes back and replication resumes; if the
-  replica was promoted meanwhile, the old primary comes back read-only (never a second
-  writer) and rejoins as a replica of the promoted one by GTID; if it holds transactions
-  the new primary never received, it is rebuilt from the new primary's binlog.
-* ``db-primary-partitioned`` SIGSTOP of the primary's server: it accepts connections and never
-  answers, as behind a network partition. The replica's IO thread keeps its connection until
+* ``db-primary-down``   SIGKILL of the server. Heal restarts it: if no other server of its cluster
+  was promoted, it simply comes back and its replicas resume; if one was promoted meanwhile, it
+  comes back read-only (never a second writer) and rejoins as a replica of the promoted one by
+  GTID; if it holds transactions the new primary never received, it is rebuilt from the new
+  primary's binlog.
+* ``db-primary-partitioned`` SIGSTOP of the server: it accepts connections and never answers, as
+  behind a network partition. Its replicas' IO threads keep their connection until
   ``slave_net_timeout`` (60 s), so a promotion gate can see that the primary may be alive. Heal
-  sends SIGCONT; if the replica was promoted meanwhile, the old primary is restarted read-only
-  and rejoins as a replica (as after ``db-primary-down``), never left as a second writer.
+  sends SIGCONT; if a replica was promoted meanwhile, the old primary is restarted read-only and
+  rejoins as a replica (as after ``db-primary-down``), never left as a second writer.
 * ``replica-lag``        the replica's SQL thread stops while the primary takes writes.
-* ``replication-broken`` the replication account's password changes on the primary, so the
-  replica's IO thread cannot connect (Last_IO_Error: access denied).
+* ``replication-broken`` the replication account's password changes on the replica's primary, so
+  the replica's IO thread cannot connect (Last_IO_Error: access denied).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Fault:
     heal: Callable[[Lab, str | None], str]
     arg: str | None = None  # name of the argument the fault needs, e.g. "SERVICE"
     choices: tuple[str, ...] = ()
+    server: bool = False  # takes an optional database server (--server), checked against the lab's topology
 
     def label(self, arg: str | None) -> str:
         return f"{self.name} {arg}" if arg else self.name
@@ -64,7 +66,7 @@ def get_fault(name: str, arg: str | None = None, require_arg: bool = True) -> Fa
         raise LabInputError(
             f"fault {name} needs {fault.arg}" + (f" (one of {', '.join(fault.choices)})" if fault.choices else "")
         )
-    if not fault.arg and arg:
+    if not fault.arg and not fault.server and arg:
         raise LabInputError(f"fault {name} takes no argument (got {arg!r})")
     if arg and fault.choices and arg not in fault.choices:
         raise LabInputError(f"{fault.arg} must be one of {', '.join(fault.choices)} (got {arg!r})")
@@ -72,36 +74,55 @@ def get_fault(name: str, arg: str | None = None, require_arg: bool = True) -> Fa
 
 
 # -- roles ---------------------------------------------------------------------
-def roles(lab: Lab) -> tuple[str | None, str | None]:
-    """(primary, replica) by what the servers say, not by their names: a promotion swaps them."""
-    secrets = lab.secrets()
-    primary = replica = None
-    for name in mariadb.DB_NODES:
-        try:
-            with mariadb.admin(lab.cfg, name, secrets, timeout=1) as conn:
-                is_replica = mariadb.replica_status(conn) is not None
-        except pymysql.MySQLError:
-            continue
+def _is_replica(lab: Lab, name: str) -> bool | None:
+    """Whether a server replicates from another (None: it does not answer)."""
+    try:
+        with mariadb.admin(lab.cfg, name, lab.secrets(), timeout=1) as conn:
+            return mariadb.replica_status(conn) is not None
+    except pymysql.MySQLError:
+        return None
+
+
+def cluster_roles(lab: Lab, server: str) -> tuple[str | None, list[str]]:
+    """(primary, replicas) of a server's cluster by what the servers say, not by their names: a promotion swaps them."""
+    primary, replicas = None, []
+    for s in lab.topology.cluster_of(server).servers:
+        is_replica = _is_replica(lab, s.name)
         if is_replica:
-            replica = name
-        else:
-            primary = name
-    return primary, replica
+            replicas.append(s.name)
+        elif is_replica is False:
+            primary = s.name
+    return primary, replicas
 
 
-def _need_pair(lab: Lab) -> tuple[str, str]:
-    primary, replica = roles(lab)
-    if not (primary and replica):
+def _server(lab: Lab, server: str | None, default: str) -> str:
+    name = server or default
+    lab.topology.server(name)  # a clear error for a server the running topology does not have
+    return name
+
+
+def _replica_and_primary(lab: Lab, server: str | None) -> tuple[str, str]:
+    """The replica a replica fault acts on (given, or the default cluster's first replica) and its primary."""
+    primary, replicas = cluster_roles(lab, _server(lab, server, "db-primary"))
+    replica = server if server else (replicas[0] if replicas else None)
+    if not primary or not replica:
         raise LabInputError("this fault needs a running primary and replica; run `incidentctl lab heal` first")
+    if replica not in replicas:
+        raise LabInputError(f"{replica} is not a replica now (the primary of its cluster is {primary})")
     return primary, replica
 
 
 # -- db-primary-down -------------------------------------------------------------
-def _kill_primary(lab: Lab, _: str | None) -> str:
-    rec = lab.procs.get("db-primary")
-    if not lab.procs.kill("db-primary", signal.SIGKILL):
-        raise LabInputError("db-primary is not running: nothing to kill")
-    return f"db-primary (pid {rec.pid}) killed with SIGKILL"
+def _kill_primary(lab: Lab, server: str | None) -> str:
+    name = _server(lab, server, "db-primary")
+    rec = lab.procs.get(name)
+    if not lab.procs.kill(name, signal.SIGKILL):
+        raise LabInputError(f"{name} is not running: nothing to kill")
+    return f"{name} (pid {rec.pid}) killed with SIGKILL"
+
+
+def _delay(lab: Lab, name: str) -> int:
+    return lab.topology.server(name).delay
 
 
 def restore_db(lab: Lab, name: str) -> str:
@@ -109,25 +130,28 @@ def restore_db(lab: Lab, name: str) -> str:
     cfg, secrets = lab.cfg, lab.secrets()
     if lab.procs.get(name) and lab.procs.get(name).running:
         return f"{name} is running"
-    other = next(n for n in mariadb.DB_NODES if n != name)
-    try:
-        with mariadb.admin(cfg, other, secrets, timeout=1) as conn:
-            other_is_primary = mariadb.replica_status(conn) is None
-    except pymysql.MySQLError as exc:
-        raise LabError(f"cannot restore {name}: {other} is not answering either ({exc.args[-1]})") from None
-    if not other_is_primary:
+    cluster = lab.topology.cluster_of(name)
+    others = {s.name: _is_replica(lab, s.name) for s in cluster.servers if s.name != name}
+    answering = [o for o, is_replica in others.items() if is_replica is not None]
+    if not answering:
+        raise LabError(f"cannot restore {name}: no other server of the {cluster.name} cluster answers")
+    primary = next((o for o in answering if others[o] is False), None)
+    if primary is None:
+        # Nobody was promoted: it is still the primary, and its replicas resume.
         mariadb.start(cfg, lab.procs, name, fresh=False)
         mariadb.wait_ready(cfg, lab.procs, name, secrets["root"])
-        mariadb.wait_caught_up(cfg, secrets, other, name)
-        return f"{name} restarted; {other} replicates from it again"
-    # The other side was promoted: come back fenced and follow it.
+        for other in answering:
+            mariadb.wait_caught_up(cfg, secrets, other, name, received=bool(_delay(lab, other)))
+        return f"{name} restarted; {', '.join(answering)} replicate{'s' if len(answering) == 1 else ''} from it again"
+    # Another server was promoted: come back fenced and follow it.
+    delay = _delay(lab, name)
     mariadb.start(cfg, lab.procs, name, fresh=False, read_only=True)
     mariadb.wait_ready(cfg, lab.procs, name, secrets["root"])
     with mariadb.admin(cfg, name, secrets) as conn:
-        mariadb.execute(conn, mariadb.replicate_from(cfg.ports[other], secrets, use_gtid="current_pos"))
+        mariadb.execute(conn, mariadb.replicate_from(cfg.ports[primary], secrets, use_gtid="current_pos", delay=delay))
     try:
-        mariadb.wait_caught_up(cfg, secrets, name, other, timeout=5)
-        return f"{name} restarted read-only and rejoined as a replica of {other} (the promoted primary)"
+        mariadb.wait_caught_up(cfg, secrets, name, primary, timeout=5, received=bool(delay))
+        return f"{name} restarted read-only and rejoined as a replica of {primary} (the promoted primary)"
     except LabError:
         pass
     # Diverged (it had writes the promoted side never received): rebuild from the new primary.
@@ -137,50 +161,52 @@ def restore_db(lab: Lab, name: str) -> str:
     with mariadb.connect(cfg, name, root_password=None) as conn:
         mariadb.execute(conn, mariadb.account_statements(secrets))
     with mariadb.admin(cfg, name, secrets) as conn:
-        mariadb.execute(conn, mariadb.replicate_from(cfg.ports[other], secrets))
-    mariadb.wait_caught_up(cfg, secrets, name, other)
-    return f"{name} had diverged from {other}; rebuilt read-only as a replica of {other} (the promoted primary)"
+        mariadb.execute(conn, mariadb.replicate_from(cfg.ports[primary], secrets, delay=delay))
+    mariadb.wait_caught_up(cfg, secrets, name, primary, received=bool(delay))
+    return f"{name} had diverged from {primary}; rebuilt read-only as a replica of {primary} (the promoted primary)"
 
 
 register(
     Fault(
         "db-primary-down",
-        "SIGKILL the primary database server",
+        "SIGKILL a primary database server (default db-primary)",
         _kill_primary,
-        lambda lab, _: restore_db(lab, "db-primary"),
+        lambda lab, server: restore_db(lab, _server(lab, server, "db-primary")),
+        server=True,
     )
 )
 
 
 # -- db-primary-partitioned -----------------------------------------------------------
-def _freeze_primary(lab: Lab, _: str | None) -> str:
-    rec = lab.procs.get("db-primary")
-    if not lab.procs.kill("db-primary", signal.SIGSTOP):
-        raise LabInputError("db-primary is not running: nothing to partition")
-    return f"db-primary (pid {rec.pid}) frozen with SIGSTOP: it accepts connections and never answers"
+def _freeze_primary(lab: Lab, server: str | None) -> str:
+    name = _server(lab, server, "db-primary")
+    rec = lab.procs.get(name)
+    if not lab.procs.kill(name, signal.SIGSTOP):
+        raise LabInputError(f"{name} is not running: nothing to partition")
+    return f"{name} (pid {rec.pid}) frozen with SIGSTOP: it accepts connections and never answers"
 
 
-def _thaw_primary(lab: Lab, _: str | None) -> str:
-    if not lab.procs.kill("db-primary", signal.SIGCONT):
-        return restore_db(lab, "db-primary")
-    try:
-        with mariadb.admin(lab.cfg, "db-replica", lab.secrets(), timeout=2) as conn:
-            promoted = mariadb.replica_status(conn) is None
-    except pymysql.MySQLError:
-        promoted = False
+def _thaw_primary(lab: Lab, server: str | None) -> str:
+    name = _server(lab, server, "db-primary")
+    if not lab.procs.kill(name, signal.SIGCONT):
+        return restore_db(lab, name)
+    others = [s.name for s in lab.topology.cluster_of(name).servers if s.name != name]
+    promoted = [o for o in others if _is_replica(lab, o) is False]
     if not promoted:
-        return "db-primary answers again; db-replica still replicates from it"
+        return f"{name} answers again; {', '.join(others)} still replicate{'s' if len(others) == 1 else ''} from it"
     # Two writable primaries now: the old one goes down at once and comes back fenced, as a replica.
-    lab.procs.stop("db-primary")
-    return "db-primary answered again beside the promoted db-replica: " + restore_db(lab, "db-primary")
+    lab.procs.stop(name)
+    return f"{name} answered again beside the promoted {promoted[0]}: " + restore_db(lab, name)
 
 
 register(
     Fault(
         "db-primary-partitioned",
-        "freeze the primary database server (SIGSTOP): connections hang, as behind a network partition",
+        "freeze a primary database server (SIGSTOP; default db-primary): connections hang, "
+        "as behind a network partition",
         _freeze_primary,
         _thaw_primary,
+        server=True,
     )
 )
 
@@ -189,8 +215,8 @@ register(
 LAG_WRITES = 25
 
 
-def _stop_sql_thread(lab: Lab, _: str | None) -> str:
-    primary, replica = _need_pair(lab)
+def _stop_sql_thread(lab: Lab, server: str | None) -> str:
+    primary, replica = _replica_and_primary(lab, server)
     secrets = lab.secrets()
     with mariadb.admin(lab.cfg, replica, secrets) as conn:
         mariadb.execute(conn, "STOP SLAVE SQL_THREAD")
@@ -200,21 +226,22 @@ def _stop_sql_thread(lab: Lab, _: str | None) -> str:
     return f"{replica}'s SQL thread stopped; {LAG_WRITES} transactions written on {primary} since"
 
 
-def _start_sql_thread(lab: Lab, _: str | None) -> str:
-    primary, replica = _need_pair(lab)
+def _start_sql_thread(lab: Lab, server: str | None) -> str:
+    primary, replica = _replica_and_primary(lab, server)
     secrets = lab.secrets()
     with mariadb.admin(lab.cfg, replica, secrets) as conn:
         mariadb.execute(conn, "START SLAVE SQL_THREAD")
-    mariadb.wait_caught_up(lab.cfg, secrets, replica, primary)
+    mariadb.wait_caught_up(lab.cfg, secrets, replica, primary, received=bool(_delay(lab, replica)))
     return f"{replica}'s SQL thread running again and caught up with {primary}"
 
 
 register(
     Fault(
         "replica-lag",
-        "stop the replica's SQL thread while the primary takes writes",
+        "stop a replica's SQL thread while the primary takes writes (default: the replica)",
         _stop_sql_thread,
         _start_sql_thread,
+        server=True,
     )
 )
 
@@ -234,23 +261,29 @@ def _restart_io_thread(lab: Lab, replica: str) -> None:
         mariadb.execute(conn, ["STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD"])
 
 
-def _break_replication(lab: Lab, _: str | None) -> str:
-    primary, replica = _need_pair(lab)
+def _break_replication(lab: Lab, server: str | None) -> str:
+    primary, replica = _replica_and_primary(lab, server)
     _set_repl_password(lab, primary, pysecrets.token_urlsafe(18))
     _restart_io_thread(lab, replica)
     return f"replication account rejected by {primary}: {replica}'s IO thread cannot connect"
 
 
-def _fix_replication(lab: Lab, _: str | None) -> str:
-    primary, replica = _need_pair(lab)
+def _fix_replication(lab: Lab, server: str | None) -> str:
+    primary, replica = _replica_and_primary(lab, server)
     _set_repl_password(lab, primary, lab.secrets()["replication"])
     _restart_io_thread(lab, replica)
-    mariadb.wait_caught_up(lab.cfg, lab.secrets(), replica, primary)
+    mariadb.wait_caught_up(lab.cfg, lab.secrets(), replica, primary, received=bool(_delay(lab, replica)))
     return f"replication account restored; {replica} connected and caught up with {primary}"
 
 
 register(
-    Fault("replication-broken", "make the replica's IO thread fail to connect", _break_replication, _fix_replication)
+    Fault(
+        "replication-broken",
+        "make a replica's IO thread fail to connect (default: the replica)",
+        _break_replication,
+        _fix_replication,
+        server=True,
+    )
 )
 
 # The cluster's faults (service-down, service-slow, bad-config, region-down) live with the cluster.

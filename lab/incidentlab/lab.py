@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import mariadb, monitoring, traffic
+from . import topology as topologies
 from .config import HOST, LabConfig, port_free, port_open, read_json, write_json
 from .errors import LabError, LabInputError
 from .kube import cluster
@@ -93,10 +94,18 @@ class Lab:
             yield
 
     # -- up / down ------------------------------------------------------------
-    def up(self, progress: Progress = _quiet) -> None:
+    def up(self, progress: Progress = _quiet, topology: str | None = None) -> None:
+        """Start the lab; ``topology`` chooses its database servers (topology.py; default the pair)."""
+        topo = topologies.get(topology)
         with self.locked():
             st = self.state()
             if st.get("status") == "up":
+                running = st.get("topology", topologies.DEFAULT_TOPOLOGY)
+                if topology is not None and topo.name != running:
+                    raise LabInputError(
+                        f"the lab is up with the {running} topology; run `incidentctl lab down` before "
+                        f"`lab up --topology {topo.name}`"
+                    )
                 dead = [r.name for r in self.procs.records() if not r.running]
                 if not dead:
                     progress("the lab is already up")
@@ -112,17 +121,23 @@ class Lab:
             traffic.resume(self.cfg)  # a pause left by a crashed run does not outlive it
             self._check_ports()
             secrets = self.cfg.load_secrets(create=True)
-            self._save(
+            state = dict(
                 status="starting",
                 port_base=self.cfg.port_base,
                 ports=self.cfg.ports,
                 data_root=str(self.cfg.data_root),
                 started_at=time.time(),
                 faults=[],
+                topology=topo.name,
             )
+            # The inventory reads the servers and clusters of any other topology from here (the pair's are
+            # written in inventories/lab, as they always were).
+            extra = {} if topo.is_default else topologies.inventory(topo, self.cfg.ports, HOST)
+            st = {k: v for k, v in self.state().items() if k not in ("databases", "database_clusters")}
+            write_json(self.cfg.state_file, {**st, **state, **extra})
             t0 = time.monotonic()
             try:
-                self._start_all(secrets, progress)
+                self._start_all(secrets, progress, topo)
             except BaseException:
                 # Leave nothing half-running: a failed start is cleaned up at once.
                 self.procs.stop_all(timeout=3)
@@ -130,6 +145,10 @@ class Lab:
                 raise
             self._save(status="up")
             progress(f"lab up in {time.monotonic() - t0:.1f}s")
+
+    @property
+    def topology(self) -> topologies.Topology:
+        return mariadb.lab_topology(self.cfg)
 
     def _check_ports(self) -> None:
         for name, port in sorted(self.cfg.ports.items(), key=lambda kv: kv[1]):
@@ -139,7 +158,7 @@ class Lab:
                     f"or give the lab another --port-base (now {self.cfg.port_base})"
                 )
 
-    def _start_all(self, secrets: dict[str, str], progress: Progress) -> None:
+    def _start_all(self, secrets: dict[str, str], progress: Progress, topo: topologies.Topology) -> None:
         def step(label: str, fn: Callable[[], None]) -> None:
             t = time.monotonic()
             fn()
@@ -152,7 +171,10 @@ class Lab:
         step("kubernetes regions and load balancers started", lambda: cluster.start(self.cfg, self.procs, db))
         step("notification sinks started", lambda: self._start_python("sinks"))
         step(
-            "databases up, shop seeded, replica in sync", lambda: mariadb.bootstrap_pair(self.cfg, self.procs, secrets)
+            "databases up, shop seeded, replica in sync"
+            if topo.is_default
+            else f"{len(topo.servers)} databases up ({topo.name} topology), shop seeded, replicas in sync",
+            lambda: mariadb.bootstrap(self.cfg, self.procs, secrets, topo),
         )
         step("database exporter started", lambda: self._start_python("exporter"))
         step("prometheus and alertmanager ready", lambda: monitoring.wait_ready(self.cfg, self.procs))
@@ -172,7 +194,7 @@ class Lab:
         """Start a component that died, keeping its data."""
         from .faults import restore_db
 
-        if name in mariadb.DB_NODES:
+        if name in self.topology.server_names:
             return restore_db(self, name)
         starters = {
             "prometheus": lambda: monitoring.start_prometheus(self.cfg, self.procs),
@@ -211,7 +233,7 @@ class Lab:
             return stopped
 
     def reset_databases(self) -> None:
-        """Rebuild the database pair as it was after `up` (tests that promote or fence use this).
+        """Rebuild the databases as they were after `up` (tests that promote or fence use this).
 
         The traffic generator is paused meanwhile (its writes would land between the schema and the
         seed rows). The cluster's services keep their database host and port and reconnect; this
@@ -219,10 +241,11 @@ class Lab:
         """
         with self.locked():
             self.require_up()
+            topo = self.topology
             with self.traffic_paused():
-                for name in mariadb.DB_NODES:
+                for name in topo.server_names:
                     self.procs.stop(name, timeout=2)
-                mariadb.bootstrap_pair(self.cfg, self.procs, self.secrets())
+                mariadb.bootstrap(self.cfg, self.procs, self.secrets(), topo)
             faults = [f for f in self.active_faults() if not f["name"].startswith(("db-", "repl"))]
             self._save(faults=faults)
             if not faults:  # a cluster fault would keep a region from being ready: nothing to wait for
@@ -280,7 +303,7 @@ class Lab:
             healthy, detail = check() if running else (False, "not running")
             out.append(ComponentStatus(name, kind, address, running, healthy, detail))
 
-        for db in mariadb.DB_NODES:
+        for db in mariadb.servers(cfg):
 
             def check_db(db: str = db) -> tuple[bool, str]:
                 info = mariadb.describe(cfg, db, secrets)

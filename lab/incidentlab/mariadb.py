@@ -1,4 +1,5 @@
-"""The lab's MariaDB pair: db-primary (primary region) replicating to db-replica (secondary region).
+"""The lab's MariaDB servers: by default db-primary (primary region) replicating to db-replica
+(secondary region); other topologies (topology.py) add replicas and a second cluster.
 
 Instances start from a datadir template made once (mariadb-install-db) and copied onto
 tmpfs, which brings a replicating pair up in about half a second. Accounts are created
@@ -15,12 +16,26 @@ from pathlib import Path
 
 import pymysql
 
-from .config import DB_NAME, DB_USERS, HOST, LabConfig
+from . import topology as topologies
+from .config import DB_NAME, DB_USERS, HOST, LabConfig, read_json
 from .errors import LabError
 from .procs import ProcessTable
 
-DB_NODES = ("db-primary", "db-replica")
-SERVER_IDS = {"db-primary": 1, "db-replica": 2}
+# The default topology's servers (the pair); servers(cfg) names those of the running lab.
+DB_NODES = topologies.get(topologies.DEFAULT_TOPOLOGY).server_names
+# A server's id and GTID domain go with its name, whatever topology it runs in.
+SERVER_IDS = {s.name: s.server_id for t in topologies.TOPOLOGIES.values() for s in t.servers}
+DOMAIN_IDS = {s.name: c.domain_id for t in topologies.TOPOLOGIES.values() for c in t.clusters for s in c.servers}
+
+
+def lab_topology(cfg: LabConfig) -> topologies.Topology:
+    """The topology the lab in ``cfg`` was brought up with (lab.json), the pair when none is recorded."""
+    return topologies.get((read_json(cfg.state_file) or {}).get("topology"))
+
+
+def servers(cfg: LabConfig) -> tuple[str, ...]:
+    return lab_topology(cfg).server_names
+
 
 # Small footprint: the lab runs two servers on a two-core machine.
 SERVER_SETTINGS = """\
@@ -135,6 +150,7 @@ tmpdir={n.confdir / "tmp"}
 log-error={n.error_log}
 pid-file={n.confdir / "mysqld.pid"}
 server_id={SERVER_IDS[n.name]}
+gtid_domain_id={DOMAIN_IDS[n.name]}
 log_bin=mysql-bin
 log_slave_updates=ON
 binlog_format=ROW
@@ -233,35 +249,49 @@ def account_statements(secrets: dict[str, str]) -> list[str]:
     ]
 
 
-def replicate_from(source_port: int, secrets: dict[str, str], use_gtid: str = "slave_pos") -> list[str]:
+def replicate_from(source_port: int, secrets: dict[str, str], use_gtid: str = "slave_pos", delay: int = 0) -> list[str]:
     pw = pymysql.converters.escape_string(secrets["replication"])
     return [
         "STOP SLAVE",
         "RESET SLAVE ALL",
         f"CHANGE MASTER TO MASTER_HOST='{HOST}', MASTER_PORT={source_port}, "
         f"MASTER_USER='{DB_USERS['replication']}', MASTER_PASSWORD='{pw}', "
-        f"MASTER_USE_GTID={use_gtid}, MASTER_CONNECT_RETRY=1",
+        f"MASTER_USE_GTID={use_gtid}, MASTER_CONNECT_RETRY=1" + (f", MASTER_DELAY={int(delay)}" if delay else ""),
         "START SLAVE",
     ]
 
 
-def bootstrap_pair(cfg: LabConfig, procs: ProcessTable, secrets: dict[str, str]) -> None:
-    """Start both servers from the template, create accounts, seed shop, replicate."""
+def bootstrap(cfg: LabConfig, procs: ProcessTable, secrets: dict[str, str], topo: topologies.Topology) -> None:
+    """Start every server of the topology from the template, create accounts, seed shop on each
+    cluster's primary, and make the others its replicas, in sync (a delayed one gets its delay once
+    it has the schema)."""
     build_template(cfg)
-    for name in DB_NODES:
-        start(cfg, procs, name, fresh=True)
-    for name in DB_NODES:
-        wait_ready(cfg, procs, name, root_password=None)
-        conn = connect(cfg, name, root_password=None)
+    for s in topo.servers:
+        start(cfg, procs, s.name, fresh=True)
+    for s in topo.servers:
+        wait_ready(cfg, procs, s.name, root_password=None)
+        conn = connect(cfg, s.name, root_password=None)
         try:
             execute(conn, account_statements(secrets))
         finally:
             conn.close()
-    with admin(cfg, "db-primary", secrets) as conn:
-        execute(conn, [s for s in SCHEMA.split(";\n") if s.strip()])
-    with admin(cfg, "db-replica", secrets) as conn:
-        execute(conn, ["SET GLOBAL read_only=1", *replicate_from(cfg.ports["db-primary"], secrets)])
-    wait_caught_up(cfg, secrets, "db-replica", "db-primary")
+    for cluster in topo.clusters:
+        with admin(cfg, cluster.primary.name, secrets) as conn:
+            execute(conn, [s for s in SCHEMA.split(";\n") if s.strip()])
+        replicas = [s for s in cluster.servers if not s.primary]
+        for s in replicas:
+            with admin(cfg, s.name, secrets) as conn:
+                execute(conn, ["SET GLOBAL read_only=1", *replicate_from(cfg.ports[cluster.primary.name], secrets)])
+        for s in replicas:
+            wait_caught_up(cfg, secrets, s.name, cluster.primary.name)
+            if s.delay:
+                with admin(cfg, s.name, secrets) as conn:
+                    execute(conn, ["STOP SLAVE", f"CHANGE MASTER TO MASTER_DELAY={int(s.delay)}", "START SLAVE"])
+
+
+def bootstrap_pair(cfg: LabConfig, procs: ProcessTable, secrets: dict[str, str]) -> None:
+    """Start both servers of the default pair from the template, create accounts, seed shop, replicate."""
+    bootstrap(cfg, procs, secrets, topologies.get(topologies.DEFAULT_TOPOLOGY))
 
 
 class admin:
@@ -292,8 +322,11 @@ def replica_status(conn: pymysql.Connection) -> dict | None:
     return rows[0] if rows else None
 
 
-def wait_caught_up(cfg: LabConfig, secrets: dict[str, str], replica: str, source: str, timeout: float = 20) -> None:
-    """Wait until both replica threads run and the replica has executed everything the source binlogged."""
+def wait_caught_up(
+    cfg: LabConfig, secrets: dict[str, str], replica: str, source: str, timeout: float = 20, received: bool = False
+) -> None:
+    """Wait until both replica threads run and the replica has executed everything the source binlogged
+    (with ``received``, only received it: a delayed replica applies it later, on purpose)."""
     deadline = time.monotonic() + timeout
     while True:
         with admin(cfg, replica, secrets) as rep:
@@ -306,10 +339,23 @@ def wait_caught_up(cfg: LabConfig, secrets: dict[str, str], replica: str, source
         time.sleep(0.05)
     with admin(cfg, source, secrets) as src:
         target = execute(src, "SELECT @@gtid_binlog_pos AS pos")[0]["pos"]
+    if received:
+        while True:
+            with admin(cfg, replica, secrets) as rep:
+                got = (replica_status(rep) or {}).get("Gtid_IO_Pos") or ""
+            if all(gtid_seq(got, d) >= gtid_seq(target, d) for d in gtid_domains(target)):
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"{replica} did not receive {source}'s transactions within {timeout:.0f}s ({target})")
+            time.sleep(0.05)
     with admin(cfg, replica, secrets) as rep:
         rows = execute(rep, "SELECT MASTER_GTID_WAIT(%s, %s) AS r", (target, timeout))
     if rows[0]["r"] != 0:
         raise LabError(f"{replica} did not catch up with {source} within {timeout:.0f}s (target GTID {target})")
+
+
+def gtid_domains(gtid_list: str | None) -> set[int]:
+    return {int(p.split("-")[0]) for p in (gtid_list or "").split(",") if p.strip().split("-")[0].isdigit()}
 
 
 def describe(cfg: LabConfig, name: str, secrets: dict[str, str]) -> dict:
@@ -326,7 +372,12 @@ def describe(cfg: LabConfig, name: str, secrets: dict[str, str]) -> dict:
         info.update(role="replica", source=f"{rs['Master_Host']}:{rs['Master_Port']}", io=io, sql=sql)
         info["healthy"] = io == "Yes" and sql == "Yes" and info["read_only"]
         err = rs["Last_IO_Error"] or rs["Last_SQL_Error"]
-        info["detail"] = f"replica of {info['source']}, io={io} sql={sql}" + (f", error: {err}" if err else "")
+        delay = int(rs.get("SQL_Delay") or 0)
+        info["detail"] = (
+            f"replica of {info['source']}, io={io} sql={sql}"
+            + (f", delayed {delay}s" if delay else "")
+            + (f", error: {err}" if err else "")
+        )
     else:
         info["healthy"] = not info["read_only"]
         info["detail"] = f"primary, {'read-only' if info['read_only'] else 'read-write'}, gtid {v['pos'] or '-'}"

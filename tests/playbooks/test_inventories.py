@@ -9,7 +9,16 @@ from pathlib import Path
 
 from support import PROJECT_ROOT, ansible_env
 
-LAB_ONLY = {"lab_dir", "lab_state", "lab_ports", "lab_secrets"}
+LAB_ONLY = {
+    "lab_dir",
+    "lab_state",
+    "lab_ports",
+    "lab_secrets",
+    # How the lab inventory builds `databases` for the lab's topologies.
+    "lab_pair_databases",
+    "lab_topology_databases",
+    "lab_promotion_rules",
+}
 
 
 def _vars(inventory: str) -> dict:

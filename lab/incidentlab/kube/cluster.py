@@ -20,8 +20,9 @@ from pathlib import Path
 
 import yaml
 
+from .. import topology as topologies
 from .. import traffic as generator
-from ..config import DB_NAME, DB_USERS, HOST, LabConfig, port_free
+from ..config import DB_NAME, DB_USERS, HOST, LabConfig, port_free, read_json
 from ..errors import LabError
 from ..procs import ProcessTable
 from . import faults, lb
@@ -66,8 +67,20 @@ def write_kubeconfig(cfg: LabConfig, regions: tuple[str, ...] = REGIONS) -> Path
 
 
 def db_params(cfg: LabConfig, secrets: dict[str, str]) -> DbParams:
-    """Both regions' services write to the primary database until a failover changes db.host."""
-    return DbParams(HOST, cfg.ports["db-primary"], DB_NAME, DB_USERS["app"], secrets.get("app", ""))
+    """Both regions' services write to the primary database until a failover changes db.host; in the
+    ``clusters`` topology payment-service writes to the payments cluster's primary."""
+    topo = topologies.get((read_json(cfg.state_file) or {}).get("topology"))
+    clusters = {
+        c.name: {
+            "host": HOST,
+            "port": cfg.ports[c.primary.name],
+            "keys": dict(c.config_keys),
+            "services": list(c.services),
+        }
+        for c in topo.clusters
+        if c.services is not None
+    }
+    return DbParams(HOST, cfg.ports["db-primary"], DB_NAME, DB_USERS["app"], secrets.get("app", ""), clusters)
 
 
 # -- starting -----------------------------------------------------------------------------
@@ -105,6 +118,7 @@ def start_emulator(
             "INCIDENTLAB_DB_NAME": db.name,
             "INCIDENTLAB_DB_USER": db.user,
             "INCIDENTLAB_DB_PASSWORD": db.password,  # environment only: argv is visible to every user
+            "INCIDENTLAB_DB_CLUSTERS": json.dumps(db.clusters),
             "PYTHONUNBUFFERED": "1",
         }
     )

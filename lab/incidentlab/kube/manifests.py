@@ -2,13 +2,15 @@
 
 The services' database settings come from the ConfigMap ``microservice-config``
 (db.host, db.port, db.name) and the Secret ``db-credentials`` (username, password), so a
-failover is a ConfigMap patch plus a rolling restart, as in the runbook.
+failover is a ConfigMap patch plus a rolling restart, as in the runbook. In the lab's
+``clusters`` topology payment-service reads its host and port from keys of its own
+(payments.db.host, payments.db.port) in the same ConfigMap.
 """
 
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SERVICES = ("user-service", "order-service", "payment-service", "inventory-service", "notification-service")
@@ -28,6 +30,16 @@ class DbParams:
     name: str
     user: str
     password: str
+    # Database clusters beside the default one (lab topology "clusters"): name -> {host, port,
+    # keys: {host, port} (their ConfigMap keys), services: [the services that use it]}.
+    clusters: dict = field(default_factory=dict)
+
+    def keys_of(self, service: str) -> dict:
+        """The ConfigMap keys that tell a service its database's host and port."""
+        for cluster in self.clusters.values():
+            if service in cluster["services"]:
+                return cluster["keys"]
+        return {"host": "db.host", "port": "db.port"}
 
 
 def node_names(region: str) -> list[str]:
@@ -215,13 +227,23 @@ def system_objects(region: str) -> list[dict]:
     return [coredns, dns_svc, metrics, proxy]
 
 
+def _cluster_data(cluster: dict) -> dict:
+    return {cluster["keys"]["host"]: cluster["host"], cluster["keys"]["port"]: str(cluster["port"])}
+
+
 def service_objects(db: DbParams, progress_deadline: int = 30) -> list[dict]:
     objs: list[dict] = [
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": CONFIGMAP, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "shop"}},
-            "data": {"db.host": db.host, "db.port": str(db.port), "db.name": db.name, "log.level": "INFO"},
+            "data": {
+                "db.host": db.host,
+                "db.port": str(db.port),
+                "db.name": db.name,
+                "log.level": "INFO",
+                **{k: v for c in db.clusters.values() for k, v in _cluster_data(c).items()},
+            },
         },
         {
             "apiVersion": "v1",
@@ -246,8 +268,8 @@ def service_objects(db: DbParams, progress_deadline: int = 30) -> list[dict]:
             "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
             "env": [
                 {"name": "SERVICE_NAME", "value": name},
-                {"name": "DB_HOST", "valueFrom": cm("db.host")},
-                {"name": "DB_PORT", "valueFrom": cm("db.port")},
+                {"name": "DB_HOST", "valueFrom": cm(db.keys_of(name)["host"])},
+                {"name": "DB_PORT", "valueFrom": cm(db.keys_of(name)["port"])},
                 {"name": "DB_NAME", "valueFrom": cm("db.name")},
                 {"name": "DB_USER", "valueFrom": sec("username")},
                 {"name": "DB_PASSWORD", "valueFrom": sec("password")},

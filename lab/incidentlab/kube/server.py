@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import signal
 import sys
@@ -191,6 +192,7 @@ def db_from_env(env: dict[str, str] | None = None) -> DbParams | None:
         name=env.get("INCIDENTLAB_DB_NAME", "shop"),
         user=env.get("INCIDENTLAB_DB_USER", ""),
         password=env.get("INCIDENTLAB_DB_PASSWORD", ""),
+        clusters=json.loads(env.get("INCIDENTLAB_DB_CLUSTERS") or "{}"),
     )
 
 

@@ -19,12 +19,13 @@ description:
   - Rules are data (normally in the inventory). Each names a check from a fixed set and
     its parameters, so a policy cannot run arbitrary code and a typo fails loudly.
   - "Checks: V(lb_down) (O(region)), V(database_down) (O(role): primary or replica),
-    V(replication_broken), V(replica_lagging) (O(min_transactions)), V(data_loss_risk)
-    (primary down while the replica had not applied everything), V(services_down)
+    V(replication_broken), V(replica_lagging) (O(min_transactions); a replica delayed on purpose does not count),
+    V(data_loss_risk) (a cluster's primary down while a replica had not applied everything), V(services_down)
     (O(min), O(max), O(region)), V(alert_firing) (O(alertname) list, O(severity)),
     V(config_issue), V(pods_crashlooping) (O(min)), V(split_brain) (two writable primaries),
     V(services_on_stale_database) (services of a region use a server other than the one writable primary:
-    a failover left half-done)."
+    a failover left half-done). The database checks look at every database of the role, and with several
+    database clusters (C(database_clusters)) at each cluster apart."
 positional: policy
 options:
   _input:
@@ -32,11 +33,12 @@ options:
       - "The findings of triage. Every key is optional; a check whose data is absent does not match.
         C(load_balancers): region name -> {up, error}.
         C(services): list of {name, region, up, error}.
-        C(databases): name -> {name, expected_role (primary|replica), reachable, error, role, read_only,
-        replication: {healthy, error, transactions_behind, relay_log_applied}}.
+        C(databases): name -> {name, cluster, expected_role (primary|replica), reachable, error, role, read_only,
+        replication: {healthy, error, transactions_behind, relay_log_applied, sql_delay}}.
         C(alerts): list of {alertname, severity, labels}.
         C(config_issues): list of strings. C(crashlooping_pods): list of pod names.
-        C(topology): {writable, split_brain, stale_regions, current}. C(database_config): region -> {server, host}."
+        C(topology): {writable, split_brain, stale_regions, current}. C(database_config): region -> {server, host}.
+        C(database_clusters): cluster -> {topology, database_config}."
     type: dict
     required: true
   policy:
@@ -81,11 +83,23 @@ def _down_services(findings, region=None):
     return [s for s in services if not s.get("up") and (region is None or s.get("region") == region)]
 
 
-def _db(findings, role):
-    for db in (findings.get("databases") or {}).values():
-        if db.get("expected_role") == role:
-            return db
-    return None
+def _dbs(findings, role):
+    """Every database whose role in normal operation is ``role``, in name order."""
+    found = findings.get("databases") or {}
+    return [found[n] for n in sorted(found) if isinstance(found[n], dict) and found[n].get("expected_role") == role]
+
+
+def _delayed(db):
+    return bool(((db or {}).get("replication") or {}).get("sql_delay"))
+
+
+def _by_cluster(findings):
+    """{cluster: [databases]} (one group when the findings name no cluster)."""
+    out, found = {}, findings.get("databases") or {}
+    for name in sorted(found):
+        if isinstance(found[name], dict):
+            out.setdefault(found[name].get("cluster"), []).append(found[name])
+    return out
 
 
 def check_lb_down(findings, region="primary"):
@@ -96,42 +110,55 @@ def check_lb_down(findings, region="primary"):
 
 
 def check_database_down(findings, role="primary"):
-    db = _db(findings, role)
-    if db is not None and not db.get("reachable"):
-        return (
-            f"the {role} database {db.get('name', '')} is unreachable ({db.get('error') or 'no error text'})".replace(
-                "  ", " "
-            )
+    down = [db for db in _dbs(findings, role) if not db.get("reachable")]
+    if not down:
+        return None
+    return "; ".join(
+        f"the {role} database {db.get('name', '')} is unreachable ({db.get('error') or 'no error text'})".replace(
+            "  ", " "
         )
-    return None
+        for db in down
+    )
 
 
 def check_replication_broken(findings):
-    db = _db(findings, "replica")
-    rep = (db or {}).get("replication") or {}
-    if db and db.get("reachable") and rep and rep.get("broken", not rep.get("healthy", True)):
-        return f"replication into {db.get('name')} is broken: {db['replication'].get('error') or 'threads stopped'}"
-    return None
+    broken = []
+    for db in _dbs(findings, "replica"):
+        rep = db.get("replication") or {}
+        if db.get("reachable") and rep and rep.get("broken", not rep.get("healthy", True)):
+            broken.append(f"replication into {db.get('name')} is broken: {rep.get('error') or 'threads stopped'}")
+    return "; ".join(broken) or None
 
 
 def check_replica_lagging(findings, min_transactions=1):
-    db = _db(findings, "replica")
-    behind = ((db or {}).get("replication") or {}).get("transactions_behind")
-    if behind is not None and behind >= int(min_transactions):
-        return f"replica {db.get('name')} is {behind} transaction(s) behind"
-    return None
+    lagging = []
+    for db in _dbs(findings, "replica"):
+        behind = (db.get("replication") or {}).get("transactions_behind")
+        if behind is not None and behind >= int(min_transactions) and not _delayed(db):  # delayed on purpose
+            lagging.append(f"replica {db.get('name')} is {behind} transaction(s) behind")
+    return "; ".join(lagging) or None
 
 
 def check_data_loss_risk(findings):
-    primary, replica = _db(findings, "primary"), _db(findings, "replica")
-    if primary is None or replica is None or primary.get("reachable"):
-        return None
-    rep = replica.get("replication") or {}
-    if not replica.get("reachable"):
-        return "both databases are unreachable"
-    if rep.get("relay_log_applied") is False:
-        return f"the primary is down and {replica.get('name')} has not applied everything it received"
-    return None
+    """Per cluster: its primary is down and a replica has not applied everything it received, or none answers."""
+    risks = []
+    for cluster, dbs in _by_cluster(findings).items():
+        primaries = [d for d in dbs if d.get("expected_role") == "primary"]
+        replicas = [d for d in dbs if d.get("expected_role") == "replica"]
+        if not primaries or not replicas or any(p.get("reachable") for p in primaries):
+            continue
+        where = f" of cluster {cluster}" if cluster and len(_by_cluster(findings)) > 1 else ""
+        answering = [r for r in replicas if r.get("reachable")]
+        if not answering:
+            risks.append("both databases are unreachable" if len(dbs) == 2 else f"every database{where} is unreachable")
+            continue
+        behind = [
+            r for r in answering if (r.get("replication") or {}).get("relay_log_applied") is False and not _delayed(r)
+        ]
+        risks += [
+            f"the primary{where} is down and {r.get('name')} has not applied everything it received" for r in behind
+        ]
+    return "; ".join(risks) or None
 
 
 def check_services_down(findings, min=1, max=None, region=None):
@@ -172,22 +199,46 @@ def check_pods_crashlooping(findings, min=1):
 
 def check_split_brain(findings):
     topology = findings.get("topology") or {}
-    if topology.get("split_brain"):
-        return f"{' and '.join(topology.get('writable') or [])} are both writable primaries (split brain)"
-    return None
+    if not topology.get("split_brain"):
+        return None
+    per = findings.get("database_clusters") or {}
+    if len(per) > 1:
+        return "; ".join(
+            f"{' and '.join(c['topology']['writable'])} are both writable primaries of cluster {name} (split brain)"
+            for name, c in sorted(per.items())
+            if c.get("topology", {}).get("split_brain")
+        )
+    return f"{' and '.join(topology.get('writable') or [])} are both writable primaries (split brain)"
 
 
 def check_services_on_stale_database(findings):
     topology = findings.get("topology") or {}
     stale = topology.get("stale_regions") or []
-    if stale:
-        config = findings.get("database_config") or {}
-        used = sorted({str((config.get(r) or {}).get("server") or (config.get(r) or {}).get("host")) for r in stale})
-        return (
-            f"the services in {', '.join(stale)} use {', '.join(used)}, "
-            f"not the writable primary {topology.get('current')}"
-        )
-    return None
+    if not stale:
+        return None
+    per = findings.get("database_clusters") or {}
+    if len(per) > 1:
+        out = []
+        for name, c in sorted(per.items()):
+            cluster_stale = (c.get("topology") or {}).get("stale_regions") or []
+            if cluster_stale:
+                config = c.get("database_config") or {}
+                used = sorted(
+                    {
+                        str((config.get(r) or {}).get("server") or (config.get(r) or {}).get("host"))
+                        for r in cluster_stale
+                    }
+                )
+                out.append(
+                    f"the services of cluster {name} in {', '.join(cluster_stale)} use {', '.join(used)}, "
+                    f"not its writable primary {c['topology'].get('current')}"
+                )
+        return "; ".join(out) or None
+    config = findings.get("database_config") or {}
+    used = sorted({str((config.get(r) or {}).get("server") or (config.get(r) or {}).get("host")) for r in stale})
+    return (
+        f"the services in {', '.join(stale)} use {', '.join(used)}, not the writable primary {topology.get('current')}"
+    )
 
 
 CHECKS = {

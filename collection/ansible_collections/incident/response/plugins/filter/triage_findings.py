@@ -36,6 +36,11 @@ options:
         each region use (C(database_config)) and what the topology is (C(topology)) - two writable primaries
         (split brain), or regions that use a server other than the one writable primary (a failover left
         half-done).
+      - With C(clusters) (P(incident.response.db_clusters#filter)'s result), each database cluster is judged apart
+        (C(database_clusters)) - its own writable primary, split brain and stale regions, read from its own
+        ConfigMap keys - so the primaries of two clusters are no split brain. C(topology) then aggregates the
+        clusters (C(current) is V(null), C(by_cluster) names each one's), and C(database_config) says per region
+        which server each cluster's services use.
     type: dict
   alerts:
     description: The registered result of M(incident.response.prometheus_query) with alerts.
@@ -58,10 +63,15 @@ _value:
     The findings: C(load_balancers), C(global_entry), C(services), C(databases), C(alerts),
     C(crashlooping_pods), C(clusters), C(config_issues), C(monitoring_down) (Prometheus or Alertmanager that did
     not answer, by name), C(database_config), C(topology) (C(writable),
-    C(split_brain), C(used_by_services), C(stale_regions), C(current)), C(problems) (one line each, for people),
-    C(timed_out) (the probes that got no answer in time, such as C(database db-primary)).
+    C(split_brain), C(used_by_services), C(stale_regions), C(current)), C(database_clusters) (per database
+    cluster - C(servers), C(services), C(config), C(topology), C(database_config), C(primary_down)), C(problems)
+    (one line each, for people),
+    C(timed_out) (the probes that got no answer in time, such as C(database db-primary)). Each database says its
+    C(cluster).
   type: dict
 """
+
+from ansible.errors import AnsibleFilterError
 
 from ansible_collections.incident.response.plugins.module_utils import topology as topo
 
@@ -127,12 +137,13 @@ def _replication(rep):
         "transactions_behind": pending,
         "relay_log_applied": rep.get("relay_log_applied"),
         "seconds_behind_source": rep.get("seconds_behind_source"),
+        "sql_delay": rep.get("sql_delay") or 0,
         "source": f"{rep.get('source_host')}:{rep.get('source_port')}",
         "summary": summary,
     }
 
 
-def _databases(spec):
+def _databases(spec, clusters):
     spec = spec or {}
     result = spec.get("result") or {}
     inventory = spec.get("inventory") or {}
@@ -140,6 +151,7 @@ def _databases(spec):
     for name, srv in (result.get("servers") or {}).items():
         out[name] = {
             "name": name,
+            "cluster": topo.cluster_of(clusters, name),
             "expected_role": (inventory.get(name) or {}).get("expected_role"),
             "reachable": bool(srv.get("reachable")),
             # Unreachable but maybe alive: hung, or cut off behind a partition.
@@ -227,17 +239,80 @@ def _timed_out(lbs, glob, services, dbs, clusters, alerts):
     return out
 
 
+def _database_clusters(spec, cluster):
+    """Per database cluster: its servers' topology and which of its servers each region's services use.
+
+    Returns (clusters, topology, database_config, problems). One cluster (the inventory without
+    database_clusters, or with one): topology and database_config as they always were. Several: each is
+    judged apart (two clusters' primaries are no split brain); topology aggregates them, and database_config
+    says per region which server each cluster's services use."""
+    servers = (spec.get("result") or {}).get("servers") or {}
+    inventory = spec.get("inventory") or {}
+    defined = spec.get("clusters")
+    if not defined:  # every server the inventory or the result names, as one cluster
+        every = sorted(set(servers) | set(inventory))
+        defined = {topo.DEFAULT_CLUSTER: dict(servers=every, config=spec.get("config"), services=[])}
+    out, problems = {}, []
+    several = len(defined) > 1
+    for name in sorted(defined):
+        c = defined[name]
+        members = c.get("servers") or []
+        config = c.get("config")
+        targets = topo.config_targets(cluster, config, topo.only(inventory, members)) if config else {}
+        topology = topo.assess(topo.only(servers, members), targets)
+        where = f" (cluster {name})" if several else ""
+        if topology["split_brain"]:
+            problems.append(f"split brain{where}: {' and '.join(topology['writable'])} are both writable primaries")
+        problems += [
+            f"services{(' of cluster ' + name) if several else ''} in {region} use "
+            f"{targets[region]['server'] or targets[region]['host']}, not the writable primary {topology['current']}"
+            for region in topology["stale_regions"]
+        ]
+        out[name] = {
+            "servers": members,
+            "services": list(c.get("services") or []),
+            "config": config,
+            "topology": topology,
+            "database_config": targets,
+            "primary_down": [
+                s
+                for s in members
+                if (inventory.get(s) or {}).get("expected_role") == "primary"
+                and not (servers.get(s) or {}).get("reachable", True)
+            ],
+        }
+    if not several:
+        only = next(iter(out.values()), {"topology": topo.assess(servers, {}), "database_config": {}})
+        return out, only["topology"], only["database_config"], problems
+    union = sorted({n for c in out.values() for n in c["topology"]["writable"]})
+    topology = dict(
+        writable=union,
+        split_brain=any(c["topology"]["split_brain"] for c in out.values()),
+        used_by_services=sorted({n for c in out.values() for n in c["topology"]["used_by_services"]}),
+        stale_regions=sorted({r for c in out.values() for r in c["topology"]["stale_regions"]}),
+        current=None,
+        by_cluster={name: c["topology"]["current"] for name, c in out.items()},
+    )
+    config = {}
+    for name, c in out.items():
+        for region, target in c["database_config"].items():
+            config.setdefault(region, {})[name] = target
+    return out, topology, config, problems
+
+
 def triage_findings(health, databases=None, alerts=None, cluster=None):
     checks = _checks(health)
     lbs = _load_balancers(checks)
     glob = next((c for c in checks if c.get("name") == GLOBAL_ENTRY), None)
     services = _services(checks)
-    dbs = _databases(databases)
+    spec = databases or {}
+    try:
+        db_clusters, topology, targets, db_problems = _database_clusters(spec, cluster)
+    except topo.TopologyError as exc:
+        raise AnsibleFilterError(f"triage_findings: {exc}") from None
+    dbs = _databases(databases, spec.get("clusters"))
     clusters, crashlooping = _cluster(cluster)
     alert_list = _alerts(alerts)
-    spec = databases or {}
-    targets = topo.config_targets(cluster, spec.get("config"), spec.get("inventory")) if spec.get("config") else {}
-    topology = topo.assess((spec.get("result") or {}).get("servers"), targets)
     problems = [f"load balancer {r} not answering: {lb['error']}" for r, lb in lbs.items() if not lb["up"]]
     problems += [f"{s['name']}@{s['region']} down: {s['error']}" for s in services if not s["up"]]
     problems += [_db_problem(d) for d in dbs.values() if not d["reachable"]]
@@ -246,13 +321,7 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
         for d in dbs.values()
         if d["replication"] and not d["replication"]["healthy"]
     ]
-    if topology["split_brain"]:
-        problems.append(f"split brain: {' and '.join(topology['writable'])} are both writable primaries")
-    problems += [
-        f"services in {region} use {targets[region]['server'] or targets[region]['host']}, "
-        f"not the writable primary {topology['current']}"
-        for region in topology["stale_regions"]
-    ]
+    problems += db_problems
     problems += [f"alert {a['alertname']}: {a['summary'] or ''}".rstrip(": ") for a in alert_list]
     monitoring = _monitoring(alerts)
     problems += [f"{name} not answering, alerts may be missing: {m['error']}" for name, m in monitoring.items()]
@@ -270,6 +339,7 @@ def triage_findings(health, databases=None, alerts=None, cluster=None):
         },
         "services": services,
         "databases": dbs,
+        "database_clusters": db_clusters,
         "alerts": alert_list,
         "crashlooping_pods": crashlooping,
         "clusters": clusters,

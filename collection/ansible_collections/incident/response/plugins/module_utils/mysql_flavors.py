@@ -47,13 +47,15 @@ _VARIABLES_MARIADB = (
     "SELECT @@global.server_id AS server_id, @@global.read_only AS read_only, NULL AS super_read_only, "
     "@@global.log_bin AS log_bin, NULL AS gtid_mode, @@global.gtid_current_pos AS gtid_executed, "
     "@@global.gtid_binlog_pos AS gtid_binlog_pos, @@global.gtid_slave_pos AS gtid_slave_pos, "
-    "@@global.gtid_strict_mode AS gtid_strict_mode, NULL AS server_uuid, CONNECTION_ID() AS connection_id"
+    "@@global.gtid_strict_mode AS gtid_strict_mode, NULL AS server_uuid, CONNECTION_ID() AS connection_id, "
+    "@@global.gtid_binlog_state AS gtid_binlog_state"
 )
 _VARIABLES_MYSQL = (
     "SELECT @@global.server_id AS server_id, @@global.read_only AS read_only, "
     "@@global.super_read_only AS super_read_only, @@global.log_bin AS log_bin, @@global.gtid_mode AS gtid_mode, "
     "@@global.gtid_executed AS gtid_executed, @@global.gtid_executed AS gtid_binlog_pos, NULL AS gtid_slave_pos, "
-    "NULL AS gtid_strict_mode, @@global.server_uuid AS server_uuid, CONNECTION_ID() AS connection_id"
+    "NULL AS gtid_strict_mode, @@global.server_uuid AS server_uuid, CONNECTION_ID() AS connection_id, "
+    "NULL AS gtid_binlog_state"
 )
 
 # name -> ((flavour, first version with this spelling, statement), ...)
@@ -216,6 +218,7 @@ REPLICA_COLUMNS = {
     "source_port": ("Source_Port", "Master_Port"),
     "source_user": ("Source_User", "Master_User"),
     "source_server_id": ("Source_Server_Id", "Master_Server_Id"),
+    "source_uuid": ("Source_UUID", "Master_UUID"),
     "io_running": ("Replica_IO_Running", "Slave_IO_Running"),
     "sql_running": ("Replica_SQL_Running", "Slave_SQL_Running"),
     "io_state": ("Replica_IO_State", "Slave_IO_State"),
@@ -352,6 +355,83 @@ def _merge(intervals):
     return merged
 
 
+def parse_binlog_state(text):
+    """MariaDB's gtid_binlog_state '0-1-57,0-3-58,1-2-3' -> {(domain, server_id): last sequence}."""
+    out = {}
+    for part in _text(text).replace("\n", "").split(","):
+        bits = part.strip().split("-")
+        if len(bits) == 3 and all(b.isdigit() for b in bits):
+            key = (int(bits[0]), int(bits[1]))
+            out[key] = max(int(bits[2]), out.get(key, 0))
+    return out
+
+
+def format_mariadb_gtid(positions):
+    """{domain: sequence} (or {(domain, server): sequence}) back to text; a position without server id gets 0."""
+    parts = []
+    for key, seq in sorted(positions.items()):
+        domain, server = key if isinstance(key, tuple) else (key, 0)
+        parts.append(f"{domain}-{server}-{seq}")
+    return ",".join(parts)
+
+
+def mariadb_position_max(*texts):
+    """The furthest position per domain of several MariaDB GTID positions, keeping each domain's GTID as written."""
+    best = {}
+    for text in texts:
+        for part in _text(text).replace("\n", "").split(","):
+            bits = part.strip().split("-")
+            if len(bits) == 3 and all(b.isdigit() for b in bits):
+                domain, seq = int(bits[0]), int(bits[2])
+                if domain not in best or seq > best[domain][1]:
+                    best[domain] = (part.strip(), seq)
+    return ",".join(best[d][0] for d in sorted(best))
+
+
+def mysql_set_union(*texts):
+    """The union of MySQL GTID sets, as {(uuid, tag): merged intervals}."""
+    out = {}
+    for text in texts:
+        for key, intervals in (parse_mysql_gtid_set(text) if isinstance(text, str) or text is None else text).items():
+            out[key] = _merge(out.get(key, []) + intervals)
+    return out
+
+
+def mysql_set_subtract(have, remove):
+    """``have`` minus ``remove`` (both {(uuid, tag): intervals}), merged."""
+    out = {}
+    for key, intervals in have.items():
+        cut = _merge(remove.get(key, []))
+        left = []
+        for start, end in _merge(intervals):
+            cursor = start
+            for c_start, c_end in cut:
+                if c_end < cursor or c_start > end:
+                    continue
+                if c_start > cursor:
+                    left.append((cursor, c_start - 1))
+                cursor = max(cursor, c_end + 1)
+            if cursor <= end:
+                left.append((cursor, end))
+        if left:
+            out[key] = left
+    return out
+
+
+def format_mysql_gtid_set(parsed):
+    """{(uuid, tag): intervals} -> 'uuid:1-5:7,uuid:tag:1-3' (MySQL's own spelling, tags after the untagged)."""
+    by_uuid = {}
+    for (uuid, tag), intervals in sorted(parsed.items()):
+        text = ":".join(f"{a}-{b}" if a != b else str(a) for a, b in _merge(intervals))
+        if text:
+            by_uuid.setdefault(uuid, []).append(f"{tag}:{text}" if tag else text)
+    return ",".join(f"{uuid}:{':'.join(parts)}" for uuid, parts in by_uuid.items())
+
+
+def mysql_set_size(parsed):
+    return sum(end - start + 1 for intervals in parsed.values() for start, end in _merge(intervals))
+
+
 def gtid_missing(flavor_name, have, want):
     """How many transactions of ``want`` are not in ``have`` (0: ``have`` contains ``want``).
 
@@ -466,6 +546,7 @@ def normalise_replica(flavor_name, row, executed, slave_pos=None):
         source_port=_int_or_none(pick(row, REPLICA_COLUMNS["source_port"])),
         source_user=_text(pick(row, REPLICA_COLUMNS["source_user"])),
         source_server_id=_int_or_none(pick(row, REPLICA_COLUMNS["source_server_id"])),
+        source_uuid=_text(pick(row, REPLICA_COLUMNS["source_uuid"])).lower() or None,
         channel=_text(pick(row, REPLICA_COLUMNS["channel"])),
         io_thread=io,
         sql_thread=sql,
@@ -519,6 +600,8 @@ def normalise_state(flavor, variables, replica_rows, binlog_row, host_rows, proc
             executed=executed,
             binlog_pos=_text(variables.get("gtid_binlog_pos")),
             slave_pos=_text(variables.get("gtid_slave_pos")),
+            # The last GTID of every (domain, server id) in the binary log: who wrote what, for the errant check.
+            binlog_state=_text(variables.get("gtid_binlog_state")).replace("\n", ""),
             strict_mode=bool(_flag(variables.get("gtid_strict_mode"))),
             mode=None,
         )

@@ -1,14 +1,94 @@
 # Copyright: (c) 2026, Incident Response Engineering
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Who is the primary, and which database the services of each region use.
+"""Who is the primary, and which database the services of each region use, per database cluster.
 
 Shared by the filters that read the database state (triage_findings, db_failover_plan): the
 same answer for triage's findings and for P0's plan. Pure functions of the registered results of
 mysql_replication_info (``servers``) and cluster_snapshot (with ``configmaps``), and of the
-inventory's ``databases`` map.
+inventory's ``databases`` map and its optional ``database_clusters``.
 """
 
 from __future__ import annotations
+
+DEFAULT_CLUSTER = "default"
+
+
+class TopologyError(ValueError):
+    """The inventory's databases and database_clusters do not fit together."""
+
+
+def clusters(databases, database_clusters=None, default_config=None, services=None):
+    """The inventory's database clusters, each with its servers, ConfigMap and services.
+
+    Without ``database_clusters`` every server of ``databases`` forms one cluster (named ``default``), used by
+    every service through ``default_config`` - the platform as it was described before clusters existed. With
+    it, each server names its cluster (``databases.<name>.cluster``; a server without one belongs to the only
+    cluster, when there is only one); a cluster's ``config`` overrides the default ConfigMap's ``name``,
+    ``namespace`` and ``keys`` (``config_keys`` is short for ``config.keys``), and its ``services`` default to
+    every service of ``services`` that no other cluster names.
+
+    A cluster's ``versions`` lists the major versions (``10.11``, ``8.0``) a server must run to be promoted.
+
+    Returns ``{name: {name, servers: [...], config: {name, namespace, keys}, services: [...], versions}}``.
+    """
+    databases = databases or {}
+    default_config = dict(default_config or {})
+    given = database_clusters or {}
+    if not isinstance(given, dict):
+        raise TopologyError("database_clusters must be a mapping of cluster name to its settings")
+    if not given:
+        return {
+            DEFAULT_CLUSTER: dict(
+                name=DEFAULT_CLUSTER,
+                servers=sorted(databases),
+                config=default_config,
+                services=list(services or []),
+                versions=None,
+            )
+        }
+    out = {}
+    for name, spec in given.items():
+        spec = spec or {}
+        config = dict(default_config)
+        config.update({k: v for k, v in (spec.get("config") or {}).items() if v not in (None, "")})
+        if spec.get("config_keys"):
+            config["keys"] = dict(spec["config_keys"])
+        out[name] = dict(
+            name=name,
+            servers=[],
+            config=config,
+            services=list(spec.get("services") or []),
+            versions=spec.get("versions"),
+            claims=spec.get("services") is not None,
+        )
+    for server, db in sorted(databases.items()):
+        cluster = (db or {}).get("cluster")
+        if cluster is None and len(out) == 1:
+            cluster = next(iter(out))
+        if cluster not in out:
+            raise TopologyError(
+                f"databases.{server} names cluster {cluster!r}, which database_clusters does not describe"
+                if cluster
+                else f"databases.{server} names no cluster: give it cluster: <one of {', '.join(sorted(out))}>"
+            )
+        out[cluster]["servers"].append(server)
+    claimed = {svc for c in out.values() if c["claims"] for svc in c["services"]}
+    for c in out.values():
+        if not c.pop("claims"):
+            c["services"] = [svc for svc in services or [] if svc not in claimed]
+        if not c["servers"]:
+            raise TopologyError(f"database cluster {c['name']} has no server in databases")
+    return out
+
+
+def cluster_of(clusters_, server):
+    """The name of the cluster a server belongs to, or None."""
+    return next((name for name, c in (clusters_ or {}).items() if server in (c.get("servers") or [])), None)
+
+
+def only(mapping, names):
+    """The entries of a name -> value mapping whose name is in ``names``."""
+    return {k: v for k, v in (mapping or {}).items() if k in names}
 
 
 def address(host, port):

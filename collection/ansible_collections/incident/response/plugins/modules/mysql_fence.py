@@ -167,29 +167,20 @@ state:
   type: dict
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.incident.response.plugins.module_utils.common import Deadline, ModuleFailure, run
+from ansible_collections.incident.response.plugins.module_utils.common import ModuleFailure, run
 from ansible_collections.incident.response.plugins.module_utils.mysql import login_argument_spec, require_pymysql
 from ansible_collections.incident.response.plugins.module_utils.mysql_replication import (
-    POLL_INTERVAL,
     Server,
     StatementFailure,
+    explain_replication,
     fenced,
+    replication_matches,
+    repoint_plan,
     source_of,
+    wait_threads,
 )
-
-# Replication errors an operator can act on.
-IO_ERROR_HINTS = {
-    1236: "the source cannot serve this server's GTID position: this server has transactions the source never "
-    "received (it diverged), or the source purged binary logs it needs. Rebuild it from the source (backup/clone)",
-    1045: "the source rejects the replication login: check replicate_from.user and replicate_from.password",
-    2003: "this server cannot reach the source: check replicate_from.host and port from this server's network",
-    2005: "this server cannot resolve replicate_from.host",
-    1593: "source and replica have the same server_id (or server_uuid): replicate_from points at this server itself?",
-}
 
 
 def argument_spec():
@@ -221,22 +212,6 @@ def view(state):
     )
 
 
-def replication_matches(server, state, want):
-    """Already replicating from the wanted source, the way we would set it up, with both threads running."""
-    rep = state["replication"]
-    if not rep:
-        return False
-    gtid_ok = rep["using_gtid"].lower() == want["use_gtid"] if server.flavor.is_mariadb else rep["using_gtid"] != "No"
-    return (
-        rep["source_host"] == want["host"]
-        and rep["source_port"] == want["port"]
-        and rep["source_user"] == want["user"]
-        and gtid_ok
-        and rep["io_thread"] == "running"
-        and rep["sql_thread"] == "running"
-    )
-
-
 def refuse_loop(server, state, want):
     """Replicating from one of its own replicas makes a loop: the wrong server was named."""
     for replica in state["connected_replicas"]:
@@ -247,55 +222,6 @@ def refuse_loop(server, state, want):
                 "check login_host and replicate_from",
                 state=state,
             )
-
-
-def repoint_plan(server, state, want):
-    """(statement name, args, secret keys, keywords) to make the server replicate from ``want``."""
-    plan = []
-    if state["replication"]:
-        plan.append(("stop_replica", None, (), {}))
-    keywords = {}
-    if server.flavor.is_mariadb:
-        if want["use_gtid"] == "slave_pos":
-            plan.append(("gtid_slave_pos_from_current", None, (), {}))
-        keywords = dict(use_gtid=want["use_gtid"])
-    args = dict(
-        host=want["host"],
-        port=want["port"],
-        user=want["user"],
-        password=want["password"] or "",
-        connect_retry=want["connect_retry"],
-    )
-    plan.append(("change_source", args, ("password",), keywords))
-    plan.append(("start_replica", None, (), {}))
-    return plan
-
-
-def wait_threads(server, timeout):
-    """Until both threads run (seen twice in a row), a thread reports an error, or the time is up."""
-    deadline = Deadline(timeout)
-    seen_running = 0
-    while True:
-        state = server.state()
-        rep = state["replication"]
-        errors = [e for e in (rep["last_io_error"], rep["last_sql_error"]) if e and e["errno"]]
-        running = rep["io_thread"] == "running" and rep["sql_thread"] == "running" and not errors
-        seen_running = seen_running + 1 if running else 0
-        if seen_running >= 2 or (errors and rep["io_thread"] != "running") or deadline.expired:
-            return state, seen_running >= 2
-        time.sleep(max(POLL_INTERVAL, 0.2 if running else POLL_INTERVAL))
-
-
-def explain_replication(rep):
-    parts = []
-    for kind in ("io", "sql"):
-        err = rep[f"last_{kind}_error"]
-        if err and err["errno"]:
-            hint = IO_ERROR_HINTS.get(err["errno"]) if kind == "io" else None
-            parts.append(f"{kind} thread error {err['errno']}: {err['message']}" + (f" -> {hint}" if hint else ""))
-    if not parts:
-        parts.append(f"io={rep['io_thread']}, sql={rep['sql_thread']}")
-    return "; ".join(parts)
 
 
 def fence(module):

@@ -18,6 +18,12 @@ description:
     (read_only, or super_read_only where it exists), fenced by this task (O(fence_old_primary)), or
     unreachable both from here and from the replica. When the old primary is reachable, the replica must
     also have everything the old primary has (no committed transaction is left behind)."
+  - "With O(siblings) (the lost primary's other replicas), two more checks: no B(errant transactions) - the
+    replica holds no transaction of its own (written on it, its server id on MariaDB, its server_uuid on MySQL)
+    that neither the old primary, when it answers, nor a sibling has; they would become part of the new
+    primary's history and the siblings could not follow (the GTIDs are named) - and it B(has what its siblings
+    have): every transaction a sibling has or received is here once the relay log is applied, so promoting it
+    loses nothing. The errant check also runs without siblings when the old primary answers."
   - When a check fails the module refuses and names every reason, unless O(force=true); then it promotes
     and RV(gate.overridden) says which checks were overridden. A fence this task set on the old primary is
     lifted again when it refuses, so a refused switchover leaves the old primary as it was.
@@ -29,8 +35,16 @@ description:
   - Idempotent. A server that is already a writable primary (no replication configured) reports
     C(changed=false). A server that is no replica and is read-only (a fenced old primary, a copy) is refused,
     because making it writable could resurrect stale data; O(force=true) makes it writable.
+  - "B(Siblings follow) (O(siblings)) - after the promotion each sibling first applies what it received (a sibling
+    delayed on purpose, or one whose SQL thread is stopped, is re-pointed only if the new primary already has
+    everything it received: it fetches it again from there), then replicates from the new primary by GTID
+    (MariaDB keeps its C(gtid_slave_pos), so a write of its own never becomes its position; MySQL
+    auto-positions); the module verifies both threads run and that it has applied (a delayed one: received)
+    everything the new primary had, with lag 0. A sibling that cannot follow is reported in RV(siblings) and the
+    message, never forced; the promotion stands. A run that finds the server already promoted still makes the
+    siblings follow, so a run interrupted after the promotion finishes the job."
   - In check mode the gate runs (it only reads, and waits) and RV(statements) lists what would run; nothing
-    is written on either server.
+    is written on any server.
 author:
   - Incident Response Engineering (@incident-response)
 extends_documentation_fragment:
@@ -71,12 +85,66 @@ options:
       connect_timeout:
         description: Connection timeout for the old primary, if not the task's O(connect_timeout).
         type: float
+  siblings:
+    description:
+      - The lost primary's other replicas (as P(incident.response.db_failover_plan#filter) lists them in
+        C(sibling_servers)). Their GTIDs take part in the gate (errant transactions, nothing lost), and after the
+        promotion they replicate from the new primary.
+      - Options left out are taken from the task's login options.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: A name for the results (default its address).
+        type: str
+      login_host:
+        description: Host of the sibling.
+        type: str
+      login_port:
+        description: Port of the sibling.
+        type: int
+      login_unix_socket:
+        description: Unix socket of the sibling.
+        type: path
+      login_user:
+        description: Account on the sibling, if not the task's O(login_user).
+        type: str
+      login_password:
+        description: Password on the sibling, if not the task's O(login_password).
+        type: str
+      connect_timeout:
+        description: Connection timeout for the sibling, if not the task's O(connect_timeout).
+        type: float
+  replication:
+    description:
+      - How the siblings replicate from the new primary. Required with O(siblings).
+    type: dict
+    suboptions:
+      host:
+        description: Host of the new primary as the siblings reach it (default O(login_host)).
+        type: str
+      port:
+        description: Its port (default O(login_port)).
+        type: int
+      user:
+        description: Replication account on the new primary.
+        type: str
+        required: true
+      password:
+        description: Its password. Never logged or returned.
+        type: str
+        default: ''
+      connect_retry:
+        description: Seconds between a sibling's reconnection attempts.
+        type: int
+        default: 10
   apply_relay_log:
     description:
       - When the replica's SQL thread was stopped without an error (paused, a lag drill), start it, let it apply
         what the replica received (within O(wait_timeout)), then go on with the gate. RV(applied_first) says how
         many received transactions were applied first. orchestrator does the same before it promotes.
-      - A SQL thread stopped on an error is never started: the gate refuses as without this option.
+      - A SQL thread stopped on an error is never started; the gate refuses as without this option.
       - In check mode the thread is not started; the gate says what would be applied.
     type: bool
     default: false
@@ -160,6 +228,19 @@ EXAMPLES = r"""
     login_password: "{{ vault_db_admin_password }}"
     fence_old_primary: true
 
+- name: The chosen replica of several; the others follow it (the plan of incident.response.db_failover_plan)
+  incident.response.mysql_promote:
+    login_host: "{{ plan.host }}"
+    login_port: "{{ plan.port }}"
+    login_user: incident_admin
+    login_password: "{{ vault_db_admin_password }}"
+    apply_relay_log: true
+    siblings: "{{ plan.sibling_servers }}"
+    replication:
+      user: repl
+      password: "{{ vault_db_replication_password }}"
+  register: promotion
+
 - name: What would happen (gate findings and planned statements, nothing written)
   incident.response.mysql_promote:
     login_host: db-secondary.internal
@@ -203,7 +284,9 @@ gate:
     checks:
       description:
         - One entry per check with C(name), C(ok) and C(detail). Names are C(sql_thread), C(lag),
-          C(relay_log_applied), C(gtid_position), C(old_primary), C(caught_up_with_old_primary).
+          C(relay_log_applied), C(gtid_position), C(old_primary), C(caught_up_with_old_primary),
+          C(errant_transactions) (with O(siblings), or when the old primary answers) and C(has_siblings_transactions)
+          (with O(siblings)).
       type: list
       elements: dict
       sample: [{name: relay_log_applied, ok: true, detail: "everything received is applied (0-1-37)"}]
@@ -248,8 +331,18 @@ old_primary:
     error:
       description: Why it could not be reached.
       type: str
+siblings:
+  description:
+    - Per sibling - C(name), C(address), C(followed) (replicates from the new primary and caught up), C(changed),
+      C(source_before), C(source_after), C(sql_delay), C(waited_seconds) (waiting for it to apply what it received),
+      C(statements), C(detail) (why it could not follow, or how far it is).
+  returned: when O(siblings) is given and the server was (or is) promoted
+  type: list
+  elements: dict
 statements:
-  description: Statements run (in check mode, planned), per server, with secrets masked.
+  description:
+    - Statements run (in check mode, planned), per server, with secrets masked; C(siblings) (with O(siblings))
+      lists each sibling's, prefixed with its name.
   returned: always
   type: dict
   sample: {replica: ["STOP REPLICA IO_THREAD", "STOP REPLICA", "RESET REPLICA ALL", "SET GLOBAL read_only = OFF"]}
@@ -281,6 +374,7 @@ heartbeat:
 
 import datetime
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -293,11 +387,13 @@ from ansible_collections.incident.response.plugins.module_utils.mysql import (
     merge_login,
     require_pymysql,
 )
+from ansible_collections.incident.response.plugins.module_utils.mysql_candidates import errant, will_have
 from ansible_collections.incident.response.plugins.module_utils.mysql_flavors import gtid_missing
 from ansible_collections.incident.response.plugins.module_utils.mysql_replication import (
     Server,
     fenced,
     open_server,
+    repoint_sibling,
     source_of,
     wait_replica,
 )
@@ -313,8 +409,18 @@ def argument_spec():
         login_user=dict(type="str"),
         login_password=dict(type="str", no_log=True),
     )
+    sibling = dict(login_suboptions(), name=dict(type="str"))
+    replication = dict(
+        host=dict(type="str"),
+        port=dict(type="int"),
+        user=dict(type="str", required=True),
+        password=dict(type="str", default="", no_log=True),
+        connect_retry=dict(type="int", default=10),
+    )
     spec.update(
         old_primary=dict(type="dict", options=login_suboptions()),
+        siblings=dict(type="list", elements="dict", default=[], options=sibling),
+        replication=dict(type="dict", options=replication),
         apply_relay_log=dict(type="bool", default=False),
         fence_old_primary=dict(type="bool", default=False),
         max_lag_seconds=dict(type="int", default=60),
@@ -330,6 +436,13 @@ def validate(params):
         raise ModuleFailure(f"max_lag_seconds must be 0 or more (got {params['max_lag_seconds']})")
     if params["wait_timeout"] < 0:
         raise ModuleFailure(f"wait_timeout must be 0 or more (got {params['wait_timeout']})")
+    rp = params.get("replication")
+    if params.get("siblings") and not rp:
+        raise ModuleFailure("siblings need replication (user and password of the replication account on this server)")
+    if rp and rp["port"] is not None and not 0 < rp["port"] < 65536:
+        raise ModuleFailure(f"replication.port must be a TCP port (got {rp['port']})")
+    if rp and not (rp["host"] or params.get("login_host")):
+        raise ModuleFailure("replication.host is needed when the task logs in through a unix socket")
     hb = params["heartbeat"]
     if hb:
         parts = hb["table"].split(".")
@@ -492,9 +605,131 @@ def write_heartbeat(params, server):
     return beat, None
 
 
+class Siblings:
+    """The lost primary's other replicas: their GTIDs join the gate, then they follow the new primary."""
+
+    def __init__(self, params):
+        self.params = params
+        self.entries = []
+        for entry in params["siblings"]:
+            server, failure = open_server(merge_login(params, entry), entry.get("name"))
+            name = entry.get("name") or (server.address if server else failure.result.get("target"))
+            found = dict(name=name, server=server, state=None, error=failure.msg if failure else None)
+            if server:
+                try:
+                    found["state"] = server.state()
+                except ModuleFailure as exc:
+                    found.update(error=exc.msg, server=None)
+                    server.close()
+            self.entries.append(found)
+
+    def states(self, but=None):
+        return [e["state"] for e in self.entries if e["state"] and e is not but]
+
+    def close(self):
+        for e in self.entries:
+            if e["server"]:
+                e["server"].close()
+
+    def check_errant(self, gate, state, op_state):
+        """Transactions written on the candidate alone, compared with the old primary (if it answers) and siblings."""
+        refs = ([op_state] if op_state else []) + self.states()
+        if not refs:
+            return
+        found = errant(state, refs)
+        compared = "the old primary and " if op_state else ""
+        compared += f"{len(self.states())} sibling(s)" if self.states() else ""
+        if found["gtids"]:
+            gate.add(
+                "errant_transactions",
+                False,
+                f"{found['detail']} (compared with {compared.removesuffix(' and ')}): promoting it makes them part of "
+                "the new primary's history and its siblings could not follow; promote another replica, or remove "
+                "them (or set force: true, knowing it)",
+            )
+        else:
+            gate.add("errant_transactions", True, f"{found['detail']} (compared with {compared.removesuffix(' and ')})")
+
+    def check_holdings(self, gate, state, op_state):
+        """Every transaction a sibling has or received is on the candidate: promoting it loses none."""
+        if not self.entries:
+            return
+        lost = []
+        for e in self.entries:
+            if not e["state"]:
+                continue
+            refs = [state, *self.states(but=e)] + ([op_state] if op_state else [])
+            theirs = will_have(e["state"], errant(e["state"], refs))
+            n = gtid_missing(state["server"]["flavor"], state["gtid"]["executed"], theirs)
+            if n:
+                lost.append(f"{e['name']} has {n} transaction(s) this server lacks ({theirs})")
+        gone = [f"{e['name']} ({e['error']})" for e in self.entries if not e["state"]]
+        note = f"; not compared, unreachable: {', '.join(gone)}" if gone else ""
+        if lost:
+            gate.add(
+                "has_siblings_transactions",
+                False,
+                "; ".join(lost) + ": promoting it would lose them and those siblings could not follow; promote the "
+                "most advanced replica (incident.response.db_failover_plan chooses it)" + note,
+            )
+        else:
+            names = ", ".join(e["name"] for e in self.entries if e["state"]) or "none reachable"
+            gate.add("has_siblings_transactions", True, f"has every transaction its siblings have ({names}){note}")
+
+    def follow(self, module, result):
+        """Re-point every sibling at the new primary (concurrently), verified; report those that cannot follow."""
+        params, rp = self.params, self.params["replication"]
+        want = dict(
+            host=rp["host"] or params["login_host"],
+            port=rp["port"] or params["login_port"],
+            user=rp["user"],
+            password=rp["password"],
+            connect_retry=rp["connect_retry"],
+            use_gtid="slave_pos",
+        )
+        new_primary = result["state"]
+        target = new_primary["gtid"]["executed"]
+
+        def one(e):
+            if not e["server"]:
+                return dict(
+                    name=e["name"], followed=False, changed=False, statements=[], detail=f"unreachable: {e['error']}"
+                )
+            # What it holds alone, compared with the new primary and the other siblings, as read before the promotion.
+            own = errant(e["state"], [new_primary, *self.states(but=e)])["gtids"]
+            done = repoint_sibling(e["server"], target, want, params["wait_timeout"], module.check_mode, own)
+            return dict(name=e["name"], **done)
+
+        with ThreadPoolExecutor(max_workers=min(8, len(self.entries))) as pool:
+            outcome = list(pool.map(one, self.entries))
+        result["siblings"] = outcome
+        result["statements"]["siblings"] = [f"{o['name']}: {stmt}" for o in outcome for stmt in o["statements"]]
+        result["changed"] = result["changed"] or any(o["changed"] for o in outcome)
+        following = [o["name"] for o in outcome if o["followed"]]
+        stuck = [f"{o['name']} could not follow: {o['detail']}" for o in outcome if not o["followed"]]
+        verb = "would follow" if module.check_mode else "follow"
+        parts = [f"siblings {', '.join(following)} {verb} it" if following else "", *stuck]
+        result["msg"] += "; " + "; ".join(p for p in parts if p)
+        if stuck:
+            module.warn("; ".join(stuck))
+        return result
+
+
 def promote(module):
     params = module.params
     validate(params)
+    siblings = Siblings(params)
+    try:
+        result = promote_replica(module, siblings)
+        if siblings.entries:
+            result = siblings.follow(module, result)
+        return result
+    finally:
+        siblings.close()
+
+
+def promote_replica(module, siblings):
+    params = module.params
     check = module.check_mode
     deadline = Deadline(params["wait_timeout"])
     replica = Server(params)
@@ -555,6 +790,7 @@ def promote(module):
         op, old_server, op_state = probe_old_primary(params, before)
         op["will_fence"] = bool(op["reachable"] and not op["fenced"] and params["fence_old_primary"])
         check_old_primary(gate, op, before)
+        siblings.check_errant(gate, before, op_state)
         result["old_primary"] = {
             k: op.get(k) for k in ("address", "reachable", "fenced", "fenced_by_this_run", "error")
         }
@@ -600,6 +836,7 @@ def promote(module):
                 if missing == 0
                 else f"{missing} transaction(s) of the old primary ({target}) are missing here",
             )
+        siblings.check_holdings(gate, state, op_state if op["reachable"] else None)
         overridden = [c["name"] for c in gate.failed]
         if overridden and not params["force"]:
             if op["fenced_by_this_run"]:

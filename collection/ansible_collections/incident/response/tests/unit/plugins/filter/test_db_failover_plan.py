@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.incident.response.plugins.filter.db_clusters import db_clusters
 from ansible_collections.incident.response.plugins.filter.db_failover_plan import db_failover_plan
+from ansible_collections.incident.response.plugins.filter.db_failover_plans import db_failover_plans
 
 DATABASES = {
     "db-primary": {"host": "127.0.0.1", "port": 24306, "region": "primary"},
@@ -125,3 +127,61 @@ def test_a_promotion_repoints_every_region_read():
     state = {"servers": {"db-primary": {"reachable": False}, "db-replica": replica_of(24306)}}
     plan = db_failover_plan(state, DATABASES, clusters(primary=24306, secondary=24306), CONFIG)
     assert plan["needed"] and plan["repoint"] and plan["stale_regions"] == ["primary", "secondary"]
+
+
+# -- several database clusters -------------------------------------------------------------------
+
+SERVICES = ["order-service", "payment-service"]
+TWO = {
+    **{k: dict(v, cluster="shop") for k, v in DATABASES.items()},
+    "pay-primary": {"host": "127.0.0.1", "port": 24316, "cluster": "payments"},
+    "pay-replica": {"host": "127.0.0.1", "port": 24317, "cluster": "payments"},
+}
+
+
+def test_without_clusters_every_database_is_one_cluster_for_every_service():
+    clusters = db_clusters(DATABASES, {}, CONFIG, SERVICES)
+    assert clusters == {
+        "default": dict(
+            name="default", servers=["db-primary", "db-replica"], config=CONFIG, services=SERVICES, versions=None
+        )
+    }
+
+
+def test_clusters_take_their_keys_and_services_and_the_rest_of_the_services_go_to_the_others():
+    spec = {
+        "shop": {},
+        "payments": {"config_keys": {"host": "p.host", "port": "p.port"}, "services": ["payment-service"]},
+    }
+    clusters = db_clusters(TWO, spec, CONFIG, SERVICES)
+    assert clusters["payments"]["config"] == dict(CONFIG, keys={"host": "p.host", "port": "p.port"})
+    assert clusters["payments"]["services"] == ["payment-service"] and clusters["shop"]["services"] == ["order-service"]
+    assert clusters["shop"]["servers"] == ["db-primary", "db-replica"]
+
+
+def test_a_server_without_a_described_cluster_fails_clearly():
+    with pytest.raises(AnsibleFilterError, match=r"databases\.pay-primary names cluster 'payments', which"):
+        db_clusters(TWO, {"shop": {}}, CONFIG, SERVICES)
+    with pytest.raises(AnsibleFilterError, match="database cluster empty has no server"):
+        db_clusters(TWO, {"shop": {}, "payments": {}, "empty": {}}, CONFIG, SERVICES)
+
+
+def test_only_the_cluster_whose_primary_is_down_acts():
+    state = {
+        "servers": {
+            "db-primary": primary(),
+            "db-replica": replica_of(24306),
+            "pay-primary": {"reachable": False},
+            "pay-replica": replica_of(24316),
+        }
+    }
+    spec = {
+        "shop": {},
+        "payments": {"config_keys": {"host": "p.host", "port": "p.port"}, "services": ["payment-service"]},
+    }
+    plans = db_failover_plans(state, TWO, None, db_clusters(TWO, spec, CONFIG, SERVICES))
+    by = {p["cluster"]: p for p in plans}
+    assert by["shop"]["act"] is False and by["shop"]["split_brain"] is False  # two clusters' primaries: no split brain
+    assert by["payments"]["act"] is True and by["payments"]["promote"] == "pay-replica"
+    assert by["payments"]["config"]["keys"] == {"host": "p.host", "port": "p.port"}
+    assert by["payments"]["services"] == ["payment-service"]

@@ -85,7 +85,9 @@ def test_missing_results_give_empty_findings_rather_than_errors():
 
 
 def _config_snapshot(port_by_region):
-    data = lambda port: {"db.host": "127.0.0.1", "db.port": str(port)}  # noqa: E731
+    def data(port):
+        return {"db.host": "127.0.0.1", "db.port": str(port)}
+
     return {
         "clusters": {
             region: {"configmaps": [{"namespace": "shop", "name": "microservice-config", "data": data(port)}]}
@@ -127,3 +129,98 @@ def test_one_writable_primary_used_by_every_region_is_no_finding():
     f = triage_findings({"checks": []}, dbs, None, _config_snapshot({"primary": 3306, "secondary": 3306}))
     policy = [{"severity": "P0", "check": c} for c in ("split_brain", "services_on_stale_database")]
     assert classify_severity(f, policy)["severity"] is None and f["problems"] == []
+
+
+# -- several database clusters ----------------------------------------------------------------
+CLUSTER_DBS = {
+    "db-primary": {"expected_role": "primary", "host": "127.0.0.1", "port": 3306, "cluster": "shop"},
+    "db-replica": {"expected_role": "replica", "host": "127.0.0.1", "port": 3307, "cluster": "shop"},
+    "pay-primary": {"expected_role": "primary", "host": "127.0.0.1", "port": 3316, "cluster": "payments"},
+    "pay-replica": {"expected_role": "replica", "host": "127.0.0.1", "port": 3317, "cluster": "payments"},
+}
+CLUSTERS = {
+    "shop": {"servers": ["db-primary", "db-replica"], "config": CONFIG, "services": ["order-service"]},
+    "payments": {
+        "servers": ["pay-primary", "pay-replica"],
+        "config": dict(CONFIG, keys={"host": "pay.host", "port": "pay.port"}),
+        "services": ["payment-service"],
+    },
+}
+
+
+def _two_cluster_snapshot(shop_port, pay_port):
+    data = {"db.host": "127.0.0.1", "db.port": str(shop_port), "pay.host": "127.0.0.1", "pay.port": str(pay_port)}
+    cm = [{"namespace": "shop", "name": "microservice-config", "data": data}]
+    return {"clusters": {"primary": {"configmaps": cm}, "secondary": {"configmaps": cm}}}
+
+
+def _replica_of(port):
+    rep = {"source_host": "127.0.0.1", "source_port": port, "io_thread": "running", "sql_thread": "running"}
+    return {"reachable": True, "role": "replica", "replication": rep}
+
+
+def test_two_clusters_primaries_are_no_split_brain_and_each_cluster_is_reported():
+    servers = {
+        "db-primary": WRITABLE,
+        "db-replica": _replica_of(3306),
+        "pay-primary": WRITABLE,
+        "pay-replica": _replica_of(3316),
+    }
+    spec = {"result": {"servers": servers}, "inventory": CLUSTER_DBS, "config": CONFIG, "clusters": CLUSTERS}
+    f = triage_findings({"checks": []}, spec, None, _two_cluster_snapshot(3306, 3316))
+    assert f["topology"]["split_brain"] is False and f["topology"]["writable"] == ["db-primary", "pay-primary"]
+    assert f["topology"]["by_cluster"] == {"shop": "db-primary", "payments": "pay-primary"}
+    assert f["database_config"]["primary"]["payments"]["server"] == "pay-primary"
+    assert f["databases"]["pay-replica"]["cluster"] == "payments" and f["problems"] == []
+    policy = [{"severity": "P0", "check": c} for c in ("split_brain", "services_on_stale_database", "database_down")]
+    assert classify_severity(f, policy)["severity"] is None
+
+
+def test_one_cluster_losing_its_primary_is_p0_and_only_that_cluster_is_named():
+    servers = {
+        "db-primary": WRITABLE,
+        "db-replica": _replica_of(3306),
+        "pay-primary": {"reachable": False, "error": "refused"},
+        "pay-replica": dict(_replica_of(3316), replication={"relay_log_applied": False, "io_thread": "connecting"}),
+    }
+    spec = {"result": {"servers": servers}, "inventory": CLUSTER_DBS, "config": CONFIG, "clusters": CLUSTERS}
+    f = triage_findings({"checks": []}, spec, None, _two_cluster_snapshot(3306, 3316))
+    assert f["database_clusters"]["payments"]["primary_down"] == ["pay-primary"]
+    assert f["database_clusters"]["shop"]["primary_down"] == []
+    policy = [
+        {"severity": "P0", "check": "database_down", "params": {"role": "primary"}},
+        {"severity": "P0", "check": "data_loss_risk"},
+    ]
+    res = classify_severity(f, policy)
+    assert res["severity"] == "P0"
+    assert res["reasons"][0] == "the primary database pay-primary is unreachable (refused)"
+    assert "the primary of cluster payments is down and pay-replica has not applied" in res["reasons"][1]
+
+
+def test_services_of_one_cluster_left_on_its_old_primary_are_named_with_their_cluster():
+    servers = {
+        "db-primary": WRITABLE,
+        "db-replica": _replica_of(3306),
+        "pay-primary": {"reachable": False},
+        "pay-replica": WRITABLE,
+    }
+    spec = {"result": {"servers": servers}, "inventory": CLUSTER_DBS, "config": CONFIG, "clusters": CLUSTERS}
+    f = triage_findings({"checks": []}, spec, None, _two_cluster_snapshot(3306, 3316))
+    assert f["topology"]["stale_regions"] == ["primary", "secondary"]
+    res = classify_severity(f, [{"severity": "P0", "check": "services_on_stale_database"}])
+    assert res["reasons"] == [
+        "the services of cluster payments in primary, secondary use pay-primary, not its writable primary pay-replica"
+    ]
+
+
+def test_a_replica_delayed_on_purpose_is_no_lag():
+    delayed = {
+        "expected_role": "replica",
+        "reachable": True,
+        "replication": {"transactions_behind": 40, "sql_delay": 3600},
+    }
+    lagging = {"expected_role": "replica", "reachable": True, "replication": {"transactions_behind": 3}}
+    policy = [{"severity": "P1", "check": "replica_lagging"}]
+    assert classify_severity({"databases": {"d": dict(delayed, name="d")}}, policy)["severity"] is None
+    both = {"d": dict(delayed, name="d"), "l": dict(lagging, name="l")}
+    assert classify_severity({"databases": both}, policy)["reasons"] == ["replica l is 3 transaction(s) behind"]
