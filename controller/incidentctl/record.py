@@ -398,8 +398,11 @@ class Incident:
                 else:
                     self._interrupted(run, "interrupted by a signal")
                 raise
-            except BaseException:
-                self.update(run={**run, "state": outcome["state"], "ended_at": now()})
+            except BaseException as exc:
+                if getattr(exc, "interrupts_run", False):  # e.g. the execution node was lost mid-run
+                    self._interrupted(run, str(exc))
+                else:
+                    self.update(run={**run, "state": outcome["state"], "ended_at": now()})
                 raise
             self.update(run={**run, "state": outcome["state"], "ended_at": now()})
 
