@@ -319,7 +319,7 @@ class Incident:
         for e in reversed(self.timeline()):
             if e.get("source") == "ansible":
                 return f"{e.get('run', '')}: {e.get('task', '')} ({e.get('outcome', '')})"
-            if e.get("kind") not in ("interrupted", "lock taken over"):
+            if e.get("kind") not in ("interrupted", "lock taken over", "run lost"):
                 return e.get("message") or e.get("kind")
         return None
 

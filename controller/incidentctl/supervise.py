@@ -165,15 +165,16 @@ def node_main(argv: list[str]) -> int:
     watch = select.poll()
     watch.register(sys.stdout.fileno(), 0)
     rc = None
-    while rc is None:
-        if watch.poll(250):
-            sys.stderr.write("the controller's SSH channel closed: stopping the run on this node\n")
-            kill_tree()
-            break
-        rc = child.poll()
-    if descendants(os.getpid()):  # a worker killed alone would leave ansible-playbook running
-        kill_tree(grace=1.0)
-    shutil.rmtree(pdd, ignore_errors=True)
+    try:
+        while rc is None:
+            if watch.poll(250):  # nobody to tell: stderr went with the channel
+                kill_tree()
+                break
+            rc = child.poll()
+    finally:
+        if descendants(os.getpid()):  # a worker killed alone would leave ansible-playbook running
+            kill_tree(grace=1.0)
+        shutil.rmtree(pdd, ignore_errors=True)
     rc = child.wait() if rc is None else rc
     return rc if rc >= 0 else 128 - rc
 

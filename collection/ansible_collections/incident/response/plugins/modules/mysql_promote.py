@@ -76,7 +76,7 @@ options:
       - When the replica's SQL thread was stopped without an error (paused, a lag drill), start it, let it apply
         what the replica received (within O(wait_timeout)), then go on with the gate. RV(applied_first) says how
         many received transactions were applied first. orchestrator does the same before it promotes.
-      - A SQL thread stopped on an error is never started: the gate refuses as without this option.
+      - A SQL thread stopped on an error is never started; the gate refuses as without this option.
       - In check mode the thread is not started; the gate says what would be applied.
     type: bool
     default: false
