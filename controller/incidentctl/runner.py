@@ -93,7 +93,7 @@ class EventRecorder:
         return True  # ansible-runner keeps the event only if the handler says so
 
     def _result(self, outcome: str, ed: dict) -> None:
-        res = ed.get("res") or {}
+        res = self.scrubber.rewrite_data(ed.get("res") or {})  # the node's paths made local before any cut
         entry = {
             "ts": time.time(),
             "source": "ansible",
