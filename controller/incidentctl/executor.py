@@ -298,7 +298,7 @@ class SshJob(Job):
         self.remote_dir = f"{NODE_WORKDIR}/{name}"
         self.incident_dir = f"{self.remote_dir}/artifacts/{IDENT}/incident"
         self.rewrites = {self.incident_dir: str(incident_path)}
-        self.staging = Path(tempfile.mkdtemp(prefix="incidentctl-transmit-"))
+        self.staging = Path(tempfile.mkdtemp(prefix=f"incidentctl-transmit-{incident_path.name}-{run_dir.name}-"))
 
     def _stage(self, project, inventory: Path) -> Path:
         """The private data dir to transmit: project (playbooks, ansible.cfg, collection), inventory, record."""
@@ -363,7 +363,11 @@ class SshJob(Job):
             command = [self.node.python, "-c", _leash_source(), supervise.NODE_FLAG, self.remote_dir, runner]
             if supervise.mitogen_env():  # the node uses mitogen when the controller does and it has it
                 command.append("--mitogen")
+            # The job (and the secrets in its env/) now lives only in the open stream: nothing of it is left
+            # on this disk if the controller is killed from here on.
+            shutil.rmtree(self.staging, ignore_errors=True)
             with open(stream, "rb") as job_in, tempfile.TemporaryFile() as ssh_err:
+                stream.unlink()
                 proc = subprocess.Popen(
                     self.node.ssh_argv(command),
                     stdin=job_in,

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,8 @@ def _start(ctl, node, tmp_path) -> tuple[subprocess.Popen, Incident]:
 def test_a_node_that_dies_mid_run_leaves_the_incident_interrupted(ctl, node, tmp_path):
     proc, inc = _start(ctl, node, tmp_path)
     node.kill_everything()
+    for job in Path("/tmp").glob(f"incidentctl-{inc.id}-*"):  # the dead node's disk (shared here) goes with it
+        shutil.rmtree(job)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 4, stderr
     line = [ln for ln in stderr.splitlines() if ln.startswith("error:")][-1]
@@ -167,5 +171,7 @@ def test_a_killed_controller_takes_the_node_s_run_with_it(ctl, node, tmp_path):
     proc.wait()
     wait_for(lambda: not node.session_processes(), 30, "every process of the run on the node to be gone")
     wait_for(lambda: not list(Path("/tmp").glob(f"incidentctl-{inc.id}-*")), 30, "the job directory to go")
+    # Nor on the controller's: the job's staging and stream (secrets in their env/) were gone before ssh started.
+    assert not list(Path(tempfile.gettempdir()).glob(f"incidentctl-transmit-{inc.id}-*"))
     shown = json.loads(ctl("show", inc.id, "--json").stdout)
     assert shown["incident"]["run"]["state"] == "interrupted"
