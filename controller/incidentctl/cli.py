@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.metadata
 import json
 import os
 import shutil
@@ -16,14 +17,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
-from incidentlab.cli import app as lab_app
-from incidentlab.errors import LabError
-
+from . import executor as executors
 from . import flow
 from . import report as reports
-from .errors import MITIGATED_WITH_GAPS, OK, PROCEDURE_FAILED, BadInput, ControllerError
+from .errors import ENVIRONMENT, MITIGATED_WITH_GAPS, OK, PROCEDURE_FAILED, BadInput, ControllerError
 from .progress import ConsoleProgress
 from .project import Project
 from .record import (
@@ -47,7 +47,33 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",  # paragraphs of the docstrings are reflowed, not cut where the source wraps
 )
-app.add_typer(lab_app, name="lab")
+PLUGINS = "incidentctl.commands"  # entry points: more command groups (the lab's distribution adds `lab`)
+LAB_MISSING = (
+    "the lab is not installed here (it is a separate distribution, never needed in production): "
+    "pip install incident-response-lab, or ./scripts/bootstrap in a checkout"
+)
+
+
+def _add_plugins() -> None:
+    """Command groups from other distributions; `incidentctl lab` says how to get the lab when it is absent."""
+    found = {ep.name: ep for ep in importlib.metadata.entry_points(group=PLUGINS)}
+    for name, ep in sorted(found.items()):
+        app.add_typer(ep.load(), name=name)
+    if "lab" not in found:
+
+        @app.command(
+            "lab",
+            help="The local lab (not installed here).",
+            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+            add_help_option=False,
+        )
+        def lab_missing(ctx: typer.Context) -> None:
+            err.print(f"[red]error:[/red] {LAB_MISSING}", highlight=False, soft_wrap=True)
+            raise typer.Exit(ENVIRONMENT)
+
+
+executor_app = typer.Typer(help="Execution nodes: machines that run the playbooks close to a region, over SSH.")
+app.add_typer(executor_app, name="executor")
 
 
 def _console(stderr: bool = False) -> Console:
@@ -75,6 +101,20 @@ IncidentsDir = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Confirm destructive steps without asking.")]
 Check = Annotated[bool, typer.Option("--check", help="Dry run: show what would change, change nothing.")]
+ExecutorUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="Where the playbooks run: local, or an execution node ssh://[user@]host[:port][/bin dir of its Python]. "
+        "Default: the inventory's incident_executors entry for --region, else local.",
+    ),
+]
+Region = Annotated[
+    str | None,
+    typer.Option(
+        "--region", help="Run on this region's execution node (incident_executors; default: the primary region)."
+    ),
+]
 
 
 def expected_errors(fn):
@@ -84,8 +124,8 @@ def expected_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ControllerError, LabError) as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        except ControllerError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted: the record keeps everything up to this point")
@@ -94,7 +134,14 @@ def expected_errors(fn):
     return wrapper
 
 
-def _context(project: Project, inventory: Path, yes: bool, as_json: bool, extravars: dict | None = None):
+def _context(
+    project: Project,
+    inventory: Path,
+    yes: bool,
+    as_json: bool,
+    extravars: dict | None = None,
+    executor: executors.Executor | None = None,
+):
     interactive = sys.stdin.isatty() and not as_json
 
     def ask(steps: list[str]) -> bool:
@@ -110,7 +157,17 @@ def _context(project: Project, inventory: Path, yes: bool, as_json: bool, extrav
         confirm=ask if interactive else None,
         assume_yes=yes,
         extravars=extravars or {},
+        executor=executor or executors.Executor(),
     )
+
+
+def _executor(project: Project, platform: flow.Platform, url: str | None, region: str | None):
+    """The executor of this command, checked (reachable, able to run playbooks) before anything is opened."""
+    chosen = executors.for_platform(platform.hostvars, url, region)
+    chosen.ensure_ready(project.root)
+    if chosen.remote:
+        err.print(f"playbooks run on execution node {chosen.url}", highlight=False)
+    return chosen
 
 
 def _emit(doc: dict, as_json: bool) -> None:
@@ -121,7 +178,9 @@ def _emit(doc: dict, as_json: bool) -> None:
 # -- triage ------------------------------------------------------------------------------
 @app.command()
 @expected_errors
-def triage(inventory: Inventory = None, as_json: Json = False) -> None:
+def triage(
+    inventory: Inventory = None, executor: ExecutorUrl = None, region: Region = None, as_json: Json = False
+) -> None:
     """Assess the platform (alerts, health, databases, cluster) and say which severity the policy gives.
 
     Changes nothing on the platform. The triage run's artifacts are kept only inside incidents
@@ -129,10 +188,11 @@ def triage(inventory: Inventory = None, as_json: Json = False) -> None:
     """
     project = Project.locate()
     platform = flow.prepare(project, inventory)
+    node = _executor(project, platform, executor, region)
     scratch = Path(tempfile.mkdtemp(prefix="incidentctl-triage-"))
     try:
         inc = Incident.create(scratch, inventory=str(platform.inventory))
-        data = flow.triage(_context(project, platform.inventory, False, as_json), inc)
+        data = flow.triage(_context(project, platform.inventory, False, as_json, executor=node), inc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if as_json:
@@ -246,6 +306,8 @@ def respond(
     ] = None,
     incident: IncidentId = None,
     new: New = False,
+    executor: ExecutorUrl = None,
+    region: Region = None,
     incidents_dir: IncidentsDir = None,
     as_json: Json = False,
 ) -> None:
@@ -272,8 +334,9 @@ def respond(
     platform = _platform(project, inventory, existing)
     services = flow.check_services(platform, service)
     ensure_writable(root)
+    node = _executor(project, platform, executor, region)
     extravars = {"affected_services": services} if services else {}
-    ctx = _context(project, platform.inventory, yes, as_json, extravars)
+    ctx = _context(project, platform.inventory, yes, as_json, extravars, executor=node)
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         lock = None
@@ -434,6 +497,8 @@ def run(
     ] = None,
     check: Check = False,
     yes: Yes = False,
+    executor: ExecutorUrl = None,
+    region: Region = None,
     incidents_dir: IncidentsDir = None,
     as_json: Json = False,
 ) -> None:
@@ -450,7 +515,8 @@ def run(
     existing = _existing(root, incident, new)
     platform = _platform(project, inventory, existing)
     ensure_writable(root)
-    ctx = _context(project, platform.inventory, yes, as_json, extravars)
+    node = _executor(project, platform, executor, region)
+    ctx = _context(project, platform.inventory, yes, as_json, extravars, executor=node)
     steps = flow.destructive_steps(ctx, playbook)
     changing = bool(steps) and not check
     with contextlib.ExitStack() as stack:
@@ -670,6 +736,41 @@ def report(
         out.print(f"no browser here: open {path.as_uri()}", highlight=False)
 
 
+# -- execution nodes ---------------------------------------------------------------------------------
+@executor_app.command("check")
+@expected_errors
+def executor_check(
+    node: Annotated[str, typer.Argument(help="ssh://[user@]host[:port][/bin dir of its Python], or user@host.")],
+    as_json: Json = False,
+) -> None:
+    """Say what an execution node has and lacks: SSH trust, Python, ansible-runner, ansible-core and the
+    collection's Python requirements. Exit 0 when it can run playbooks, 4 when it cannot."""
+    url = node if "://" in node or node == "local" else f"ssh://{node}"
+    chosen = executors.parse(url)
+    if not chosen.remote:
+        raise BadInput("local needs no check: give an execution node, ssh://[user@]host")
+    project = Project.locate()
+    facts = chosen.inspect(project.root)
+    missing = chosen.problems(facts)
+    if as_json:
+        _emit({"executor": chosen.url, "facts": facts, "missing": missing, "ready": not missing}, True)
+    else:
+        table = Table("what", "found", title=f"execution node {chosen.url}", title_justify="left")
+        table.add_row("SSH", "[green]reachable, this controller's key accepted[/green]")
+        table.add_row("python", f"{facts.get('python')} ({facts.get('executable')})")
+        table.add_row("ansible-runner command", facts.get("runner") or "[red]missing[/red]")
+        for dist, version in facts.get("packages", {}).items():
+            table.add_row(dist, version or "[red]missing[/red]")
+        table.add_row("mitogen (optional, faster)", "yes" if facts.get("mitogen") else "no")
+        table.add_row(f"{executors.NODE_WORKDIR} writable", "yes" if facts.get("workdir_writable") else "[red]no[/red]")
+        out.print(table)
+        for line in missing:
+            out.print(f"  missing: {line}", style="red", highlight=False)
+        out.print("ready to run playbooks" if not missing else "not ready", highlight=False)
+    if missing:
+        raise typer.Exit(ENVIRONMENT)
+
+
 def _terminate(signum, _frame):
     # SIGTERM ends a run like Ctrl-C: the record says it was interrupted, and the playbook's
     # process tree goes with this process (see supervise).
@@ -678,4 +779,5 @@ def _terminate(signum, _frame):
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    _add_plugins()
     app()

@@ -29,6 +29,7 @@ from ansible.release import __version__ as ansible_version
 
 from . import contracts
 from .errors import BadInput, ProcedureFailed, Refused
+from .executor import Executor
 from .project import Project
 from .record import Incident, now
 from .runner import RunResult, check_inventory, never_cancel, run_playbook
@@ -73,6 +74,7 @@ class Context:
     confirm: Callable[[list[str]], bool] | None = None  # asks the operator; None when nobody can answer
     assume_yes: bool = False
     extravars: dict = field(default_factory=dict)
+    executor: Executor = field(default_factory=Executor)  # where playbooks run: here, or an execution node
 
 
 def prepare(project: Project, inventory: str | None) -> Platform:
@@ -113,7 +115,15 @@ def check_extravars(extravars: dict) -> dict:
 
 def triage(ctx: Context, incident: Incident) -> dict:
     incident.log("triage started", "triage started", kind_of_run="triage")
-    res = run_playbook(ctx.project, incident, "triage", ctx.inventory, progress=ctx.progress, extravars=ctx.extravars)
+    res = run_playbook(
+        ctx.project,
+        incident,
+        "triage",
+        ctx.inventory,
+        progress=ctx.progress,
+        extravars=ctx.extravars,
+        executor=ctx.executor,
+    )
     data = res.data.get("triage")
     if not res.ok or not isinstance(data, dict):
         why = "; ".join(f"{f['task']}: {f['summary']}" for f in res.failures[:3]) or f"status {res.status}"
@@ -258,7 +268,14 @@ def run_procedure(
     kind = run_kind(playbook)
     incident.log(f"{kind} started", f"{playbook} started", check_mode=check, kind_of_run=kind)
     res = run_playbook(
-        ctx.project, incident, playbook, ctx.inventory, extravars=variables, check=check, progress=ctx.progress
+        ctx.project,
+        incident,
+        playbook,
+        ctx.inventory,
+        extravars=variables,
+        check=check,
+        progress=ctx.progress,
+        executor=ctx.executor,
     )
     if res.changes and not incident.data.get("first_action_at") and not check:
         incident.update(first_action_at=res.changes[0]["ts"])
@@ -293,7 +310,9 @@ def collect_evidence(ctx: Context, incident: Incident) -> Path | None:
     Read-only, so it also runs after a check run; a failure here costs evidence, not the
     response, and is logged rather than raised.
     """
-    res = run_playbook(ctx.project, incident, "investigate", ctx.inventory, progress=ctx.progress)
+    res = run_playbook(
+        ctx.project, incident, "investigate", ctx.inventory, progress=ctx.progress, executor=ctx.executor
+    )
     info = res.data.get("investigation") or {}
     if info:
         contracts.check(ctx.project.contracts, "investigation", info, f"the investigation published by {res.name}")
@@ -310,7 +329,7 @@ def collect_evidence(ctx: Context, incident: Incident) -> Path | None:
 
 
 def render_postmortem(ctx: Context, incident: Incident) -> Path | None:
-    res = run_playbook(ctx.project, incident, "postmortem", ctx.inventory, progress=ctx.progress)
+    res = run_playbook(ctx.project, incident, "postmortem", ctx.inventory, progress=ctx.progress, executor=ctx.executor)
     path = incident.path / "postmortem.md"
     return path if res.ok and path.exists() else None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadInput, ControllerError
+from .supervise import mitogen_env
 
 ENV_PROJECT_DIR = "INCIDENTCTL_PROJECT_DIR"
 PLAYBOOK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")  # a file in playbooks/, never a path
@@ -75,6 +75,15 @@ class Project:
         os.environ["PATH"] = path
 
 
+def ansible_settings() -> dict[str, str]:
+    """How every run's Ansible behaves, wherever it runs (here or on an execution node)."""
+    return {
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+    }
+
+
 def ansible_env(root: Path) -> dict[str, str]:
     """The environment every Ansible run of the project gets: incidentctl's, the tests' (module,
     playbook, controller and end-to-end tiers) and molecule's. One builder, so that what the tests
@@ -82,25 +91,10 @@ def ansible_env(root: Path) -> dict[str, str]:
     first on PATH, and mitogen's strategy when it is installed."""
     bin_dir = os.environ.get(ENV_ANSIBLE_BIN) or os.path.dirname(sys.executable)
     env = {
+        **ansible_settings(),
         "ANSIBLE_COLLECTIONS_PATH": str(root / "collection"),
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
-        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.update(mitogen_env())
     return env
-
-
-def mitogen_env() -> dict[str, str]:
-    """Use mitogen's strategy when it is installed: it cuts the per-task cost by more than half."""
-    if os.environ.get("INCIDENTCTL_NO_MITOGEN"):
-        return {}
-    spec = importlib.util.find_spec("ansible_mitogen")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    strategy = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
-    return (
-        {"ANSIBLE_STRATEGY_PLUGINS": str(strategy), "ANSIBLE_STRATEGY": "mitogen_linear"} if strategy.is_dir() else {}
-    )

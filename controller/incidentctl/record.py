@@ -319,7 +319,7 @@ class Incident:
         for e in reversed(self.timeline()):
             if e.get("source") == "ansible":
                 return f"{e.get('run', '')}: {e.get('task', '')} ({e.get('outcome', '')})"
-            if e.get("kind") not in ("interrupted", "lock taken over"):
+            if e.get("kind") not in ("interrupted", "lock taken over", "run lost"):
                 return e.get("message") or e.get("kind")
         return None
 
@@ -398,8 +398,11 @@ class Incident:
                 else:
                     self._interrupted(run, "interrupted by a signal")
                 raise
-            except BaseException:
-                self.update(run={**run, "state": outcome["state"], "ended_at": now()})
+            except BaseException as exc:
+                if getattr(exc, "interrupts_run", False):  # e.g. the execution node was lost mid-run
+                    self._interrupted(run, str(exc))
+                else:
+                    self.update(run={**run, "state": outcome["state"], "ended_at": now()})
                 raise
             self.update(run={**run, "state": outcome["state"], "ended_at": now()})
 

@@ -7,7 +7,6 @@ run (triage findings, a procedure's outcome) comes from the final stats event.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import ansible_runner
 
 from . import supervise
 from .errors import BadInput
+from .executor import Executor, NodeLost, never_cancel  # noqa: F401 - flow imports never_cancel from here
 from .project import Project
 from .record import Incident
 from .scrub import Scrubber
@@ -93,7 +93,7 @@ class EventRecorder:
         return True  # ansible-runner keeps the event only if the handler says so
 
     def _result(self, outcome: str, ed: dict) -> None:
-        res = ed.get("res") or {}
+        res = self.scrubber.rewrite_data(ed.get("res") or {})  # the node's paths made local before any cut
         entry = {
             "ts": time.time(),
             "source": "ansible",
@@ -128,49 +128,61 @@ def run_playbook(
     check: bool = False,
     tags: list[str] | None = None,
     progress=None,
+    executor: Executor | None = None,
 ) -> RunResult:
-    """Run one playbook inside an incident's record."""
+    """Run one playbook inside an incident's record, here or on an execution node (see executor)."""
     from .progress import QuietProgress
 
     progress = progress or QuietProgress()
+    executor = executor or Executor()
     path = project.playbook(playbook)
     run_dir = incident.next_run_dir(path.stem)
-    scrubber = Scrubber(run_dir)
+    job = executor.job(incident.path, run_dir)
+    scrubber = Scrubber(run_dir, rewrites=job.rewrites)
     recorder = EventRecorder(incident, run_dir.name, progress, scrubber)
     flags = []
     if check:
         flags += ["--check", "--diff"]
     if tags:
         flags += ["--tags", ",".join(tags)]
-    extravars = {"incident_id": incident.id, "incident_dir": str(incident.path), **(extravars or {})}
-    incident.log("run started", f"{path.name} started", run=run_dir.name, check_mode=check, tags=tags or [])
+    extravars = {"incident_id": incident.id, "incident_dir": job.incident_dir, **(extravars or {})}
+    where = {"executor": executor.url} if executor.remote else {}
+    incident.log(
+        "run started",
+        f"{path.name} started" + (f" on {executor.url}" if executor.remote else ""),
+        run=run_dir.name,
+        check_mode=check,
+        tags=tags or [],
+        **where,
+    )
     progress.run_started(path.stem, check)
     start = time.monotonic()
-    with supervise.stopping_children():
-        runner = ansible_runner.run(
-            private_data_dir=str(run_dir),
-            project_dir=str(project.playbooks),
-            playbook=path.name,
-            inventory=str(inventory),
-            extravars=extravars,
-            envvars=supervised_env(project.envvars(), incident.path.parent / ".bin"),
-            cmdline=" ".join(flags) or None,
-            event_handler=recorder,
-            # Our own callback keeps ansible-runner from taking SIGTERM/SIGINT over (it would SIGKILL the
-            # shim and orphan the playbook's workers): they raise KeyboardInterrupt here instead.
-            cancel_callback=lambda: False,
-            quiet=True,
-            ident="artifacts",
-            rotate_artifacts=0,
-        )
+    try:
+        with supervise.stopping_children():
+            status, rc = job.run(
+                project=project,
+                playbook=path.name,
+                inventory=inventory,
+                extravars=extravars,
+                cmdline=" ".join(flags) or None,
+                recorder=recorder,
+            )
+        job.finish()
+    except NodeLost as exc:
+        scrubber.scrub_run_dir()
+        incident.log("run lost", str(exc), run=run_dir.name, **where)
+        incident.add_run({"name": run_dir.name, "status": "lost", "check_mode": check, **where})
+        raise
+    finally:
+        job.cleanup()
     scrubber.scrub_run_dir()
     result = RunResult(
         name=run_dir.name,
-        status=runner.status,
-        rc=runner.rc if runner.rc is not None else -1,
+        status=status,
+        rc=rc,
         duration=time.monotonic() - start,
-        # set_stats data becomes triage/ and outcomes/ files: the same scrubbing as the artifacts
-        data=json.loads(scrubber.scrub_text(json.dumps(recorder.data, default=str))),
+        # set_stats data becomes triage/ and outcomes/ files: a node's paths made local, secrets scrubbed
+        data=json.loads(scrubber.scrub_text(json.dumps(scrubber.rewrite_data(recorder.data), default=str))),
         stats=recorder.stats,
         failures=recorder.failures,
         changes=recorder.changes,
@@ -188,27 +200,9 @@ def run_playbook(
         status=result.status,
         rc=result.rc,
     )
-    incident.add_run({"name": run_dir.name, "status": result.status, "check_mode": check})
+    incident.add_run({"name": run_dir.name, "status": result.status, "check_mode": check, **where})
     progress.run_finished(result)
     return result
-
-
-def never_cancel() -> bool:
-    """Given as every ansible-runner call's cancel_callback, it keeps ansible-runner from installing its
-    own SIGTERM/SIGINT handlers (which swallow the signal, then SIGKILL the shim and orphan the playbook's
-    workers): the signals raise KeyboardInterrupt in the controller instead, which stops the run."""
-    return False
-
-
-def supervised_env(envvars: dict[str, str], shim_dir: Path) -> dict[str, str]:
-    """ansible-playbook started through the supervising shim: it dies with this process (see supervise)."""
-    shim = str(supervise.install(shim_dir))
-    return {
-        **envvars,
-        "PATH": f"{shim}{os.pathsep}{envvars.get('PATH', '')}",
-        supervise.ENV_SHIM_DIR: shim,
-        supervise.ENV_PARENT: str(os.getpid()),
-    }
 
 
 def _last_error(run_dir: Path) -> str:

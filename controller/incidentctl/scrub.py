@@ -78,10 +78,13 @@ def extravars_in(command: list) -> list[dict]:
 
 
 class Scrubber:
-    def __init__(self, run_dir: Path, values: set[str] | None = None):
+    """``rewrites`` maps paths of an execution node to this machine's (its copy of the incident record)."""
+
+    def __init__(self, run_dir: Path, values: set[str] | None = None, rewrites: dict[str, str] | None = None):
         self.run_dir = run_dir
         self._values = set(values if values is not None else secret_values())
         self._sorted = self._order()
+        self.rewrites = rewrites or {}
 
     def _order(self) -> list[str]:
         return sorted((v for v in self._values if len(v) >= MIN_SECRET_LEN), key=len, reverse=True)
@@ -95,10 +98,21 @@ class Scrubber:
         self._sorted = self._order()
 
     def scrub_text(self, text: str) -> str:
+        for old, new in self.rewrites.items():
+            text = text.replace(old, new)
         for v in self._sorted:
             if v in text:
                 text = text.replace(v, REDACTED)
         return text
+
+    def rewrite_data(self, data: dict) -> dict:
+        """A run's published data with the node's paths made local (nothing to do for a local run)."""
+        if not self.rewrites:
+            return data
+        text = json.dumps(data)
+        for old, new in self.rewrites.items():
+            text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+        return json.loads(text)
 
     def scrub_run_dir_soon(self) -> None:
         """Right after ansible-runner prepared the run: learn the secret-named extra variables (from

@@ -13,13 +13,21 @@ The shim (this module) runs the real ansible-playbook as its child and
 * passes the real exit status through otherwise.
 
 Linux only (prctl); elsewhere it simply runs ansible-playbook.
+
+On an execution node (``incidentctl`` streams a run there over SSH, see executor.py) the same
+leash holds ``ansible-runner worker``: this file, standard library only, is sent as the remote
+command (``python3 -c <this source> --node ...``), so the node needs no incidentctl. There the
+controller's death shows as the SSH channel closing: the worker's stdout (shared with this process)
+reports a hangup, and the whole tree on the node is stopped and the job's directory removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -41,6 +49,11 @@ def _prctl(option: int, value: int) -> bool:
         return libc.prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def die_with_parent() -> None:
+    """preexec_fn for a child that must not outlive this process (the ssh to an execution node)."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def descendants(root: int) -> list[int]:
@@ -97,6 +110,8 @@ def real_tool() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [NODE_FLAG]:
+        return node_main(argv[1:])
     parent = os.environ.get(ENV_PARENT)
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if parent and os.getppid() != int(parent):
@@ -118,6 +133,63 @@ def main(argv: list[str] | None = None) -> int:
     if descendants(os.getpid()):
         kill_tree(grace=1.0)
     return rc if rc >= 0 else 128 - rc
+
+
+NODE_FLAG = "--node"
+
+
+def node_main(argv: list[str]) -> int:
+    """On an execution node: ``--node PRIVATE_DATA_DIR RUNNER [--mitogen]``. Run ``RUNNER worker`` with this
+    process's stdin/stdout (the SSH channel), and stop its whole tree when the channel goes away."""
+    pdd, runner = argv[0], argv[1]
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    env = dict(os.environ)
+    if os.path.dirname(runner):  # ansible-playbook lives beside ansible-runner, often not on a login's PATH
+        env["PATH"] = os.path.dirname(runner) + os.pathsep + env.get("PATH", "")
+    if "--mitogen" in argv[2:]:
+        env.update(mitogen_env())
+
+    def stop(signum, _frame):
+        kill_tree()
+        shutil.rmtree(pdd, ignore_errors=True)
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+    try:
+        child = subprocess.Popen([runner, "worker", "--private-data-dir", pdd, "--delete"], env=env)
+    except OSError as exc:
+        sys.stderr.write(f"cannot start {runner} on this node: {exc}\n")
+        return 127
+    # POLLERR/POLLHUP are reported whatever is asked for: the reader of our stdout (sshd) is gone.
+    watch = select.poll()
+    watch.register(sys.stdout.fileno(), 0)
+    rc = None
+    try:
+        while rc is None:
+            if watch.poll(250):  # nobody to tell: stderr went with the channel
+                kill_tree()
+                break
+            rc = child.poll()
+    finally:
+        if descendants(os.getpid()):  # a worker killed alone would leave ansible-playbook running
+            kill_tree(grace=1.0)
+        shutil.rmtree(pdd, ignore_errors=True)
+    rc = child.wait() if rc is None else rc
+    return rc if rc >= 0 else 128 - rc
+
+
+def mitogen_env() -> dict[str, str]:
+    """Use mitogen's strategy when it is installed: it cuts the per-task cost by more than half."""
+    if os.environ.get("INCIDENTCTL_NO_MITOGEN"):
+        return {}
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    strategy = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
+    return (
+        {"ANSIBLE_STRATEGY_PLUGINS": str(strategy), "ANSIBLE_STRATEGY": "mitogen_linear"} if strategy.is_dir() else {}
+    )
 
 
 @contextlib.contextmanager
