@@ -195,7 +195,7 @@ class PlatformLock:
             if not _try_flock(fh):
                 holder = read_holder(self.path) or {}
                 inc = f" for incident {holder['incident']}" if holder.get("incident") else ""
-                follow = f"; follow it with `incidentctl show {holder['incident']}`" if holder.get("incident") else ""
+                follow = f"; follow it with `incidentctl follow {holder['incident']}`" if holder.get("incident") else ""
                 raise Refused(
                     f"a procedure is already running on this platform{inc}: {describe_holder(holder)}{follow}"
                 ) from None
@@ -422,7 +422,7 @@ class Incident:
                 holder = read_holder(self.path / ".lock")
                 raise Refused(
                     f"incident {self.id} is being worked on by {describe_holder(holder)}; wait for it to finish "
-                    f"or follow it with `incidentctl show {self.id}`"
+                    f"or follow it with `incidentctl follow {self.id}`"
                 ) from None
             previous = self.refresh().data.get("run") or {}
             if previous.get("state") == "running":

@@ -205,6 +205,13 @@ def test_a_follower_says_when_the_run_it_follows_is_killed_and_writes_nothing(ct
     assert not any(e.get("kind") == "interrupted" for e in inc.timeline())
     shown = json.loads(ctl("show", inc.id, "--json").stdout)  # a command of the record marks it
     assert shown["incident"]["run"]["state"] == "interrupted"
+    # followed once marked: the record's own words, the same exit code
+    again = ctl("follow", inc.id)
+    assert again.returncode == INTERRUPTED, again.stderr
+    marked = next(e for e in inc.timeline() if e.get("kind") == "interrupted")
+    assert again.stdout.strip().splitlines()[-1] == (
+        f"interrupted: {marked['message']}. Continue with `incidentctl respond --incident {inc.id}`"
+    )
 
 
 def test_follow_of_an_incident_waiting_for_a_person_says_so(ctl):
