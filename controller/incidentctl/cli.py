@@ -22,8 +22,9 @@ from rich.table import Column, Table
 
 from . import executor as executors
 from . import flow
+from . import follow as following
 from . import report as reports
-from .errors import ENVIRONMENT, MITIGATED_WITH_GAPS, OK, PROCEDURE_FAILED, BadInput, ControllerError
+from .errors import ENVIRONMENT, MITIGATED_WITH_GAPS, OK, PROCEDURE_FAILED, REFUSED, BadInput, ControllerError
 from .progress import ConsoleProgress
 from .project import Project
 from .record import (
@@ -421,9 +422,19 @@ def _print_plan(inc: Incident, severity: str, playbook: str, steps: list[str], c
 def _summary(
     inc: Incident, res, started: float, as_json: bool, evidence: Path | None = None, pending: bool = False
 ) -> int:
-    outcome = {}
-    if res is not None:
-        outcome = json.loads((inc.path / "outcomes" / f"{res.name}.json").read_text())
+    doc, code = _summary_doc(inc, res, time.monotonic() - started, evidence)
+    if as_json:
+        _emit(doc, True)
+        return code
+    _print_summary(inc, doc, code, evidence, pending)
+    return code
+
+
+def _summary_doc(inc: Incident, res, duration: float, evidence: Path | None = None) -> tuple[dict, int]:
+    """The summary of an incident and its procedure, and the exit code it makes. ``res`` is the run in
+    hand (a runner.RunResult) or one read back from the record (follow.RecordedRun): name, status, ok,
+    changes, failures."""
+    outcome = following.outcome_of(inc, res)
     gaps = [str(g) for g in outcome.get("gaps") or []]
     doc = {
         "incident": inc.id,
@@ -432,7 +443,7 @@ def _summary(
         "reasons": inc.data["reasons"],
         "status": inc.data["status"],
         "check_mode": inc.data["check_mode"],
-        "duration_seconds": round(time.monotonic() - started, 1),
+        "duration_seconds": round(duration, 1),
         "procedure": None if res is None else {"run": res.name, "status": res.status, "ok": res.ok},
         "actions": [f"{c['task']} [{c['host']}]: {c['summary']}" for c in (res.changes if res else [])],
         "failures": [f"{f['task']} [{f['host']}]: {f['summary']}" for f in (res.failures if res else [])],
@@ -452,9 +463,10 @@ def _summary(
     elif res is not None and gaps and not inc.data["check_mode"]:
         code = MITIGATED_WITH_GAPS
     doc["outcome"] = {OK: "done", PROCEDURE_FAILED: "failed", MITIGATED_WITH_GAPS: "mitigated with gaps"}[code]
-    if as_json:
-        _emit(doc, True)
-        return code
+    return doc, code
+
+
+def _print_summary(inc: Incident, doc: dict, code: int, evidence: Path | None, pending: bool = False) -> None:
     out.rule(f"incident {inc.id}")
     out.print(
         f"severity: {doc['severity'] or 'no incident'}   status: {doc['status']}"
@@ -472,13 +484,13 @@ def _summary(
         if doc[key]:
             out.print(f"[bold]{title}:[/bold]")
             for item in doc[key]:
-                out.print(f"  - {item}", style=style, highlight=False)
+                # data, not markup: "[controller]" in "task [host]: msg" is a host, not a style
+                out.print(f"  - {item}", style=style, highlight=False, markup=False)
     out.print(f"record: {doc['record']}", highlight=False)
     if pending:
         out.print("collecting the evidence (logs, metrics, network), the postmortem draft and the report now...")
     else:
         _print_evidence(inc, evidence)
-    return code
 
 
 # -- run -------------------------------------------------------------------------------------
@@ -676,6 +688,70 @@ def timeline(
         _emit({"incident": inc.id, "timeline": inc.timeline()}, True)
         return
     _print_timeline(inc.timeline(), compact=False)
+
+
+@app.command()
+@expected_errors
+def follow(
+    incident_id: Annotated[
+        str | None,
+        typer.Argument(help="Incident id (default: the newest incident running now, else the newest open one)."),
+    ] = None,
+    incidents_dir: IncidentsDir = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='JSON lines on stdout: every timeline entry as it is, then {"summary": ...}.'),
+    ] = False,
+) -> None:
+    """Watch an incident as it is worked on: what happened so far, then every timeline entry and the running
+    task (with its elapsed time) as they happen, then the summary respond prints, when the run ends.
+
+    Without an ID: the newest incident running now, else the newest open one. Whatever writes the record
+    can be followed (`respond`, `run`, a watcher), by any number of followers at once. A follower only
+    reads the record (no lock, no write), so it never holds a run up; Ctrl-C stops the follower (exit
+    130), not the run.
+
+    Exit codes are those of the run followed: 0 done, 1 failed, 3 it waits for a person to confirm its
+    destructive steps, 5 mitigated with gaps, 6 interrupted (its process died before it finished:
+    `incidentctl respond --incident ID` continues it); 2 when there is no such incident, or none
+    running or open.
+    """
+    inc = following.pick(incidents_root(incidents_dir), incident_id)
+    try:
+        if not as_json:
+            now_doing = _activity(inc.data) or f"status {inc.data['status']}, nothing running"
+            out.print(f"[bold]following incident {inc.id}[/bold]: {escape(now_doing)}", highlight=False)
+        ending = following.Follower(inc, out, as_json).follow()
+        code = _follow_summary(inc.refresh(), ending, as_json)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None  # the follower stops; the run it watched goes on, unaware
+    except BrokenPipeError:  # `follow --json | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(OK) from None
+    if code != OK:
+        raise typer.Exit(code)
+
+
+def _follow_summary(inc: Incident, ending: following.Ending, as_json: bool) -> int:
+    doc, code = _summary_doc(inc, ending.procedure, ending.duration, ending.evidence)
+    note = ""
+    if ending.interrupted:
+        code, doc["outcome"] = following.RUN_INTERRUPTED, "interrupted"
+        note = f"[bold red]interrupted:[/bold red] {escape(following.interrupted_line(inc, ending))}"
+    elif ending.state == "waiting":
+        code, doc["outcome"] = REFUSED, "waiting for a person"
+        note = f"[yellow]waits for a person:[/yellow] {escape(inc.data.get('waiting_for') or 'confirmation')}"
+    elif ending.triage_failed and ending.procedure is None:
+        code, doc["outcome"] = PROCEDURE_FAILED, "failed"
+        note = "[red]triage failed[/red]: see the timeline above"
+    doc["run"] = {**ending.run, "process_gone": ending.gone}
+    if as_json:
+        sys.stdout.write(json.dumps({"summary": doc}, default=str) + "\n")
+        return code
+    _print_summary(inc, doc, code, ending.evidence)
+    if note:
+        out.print(note, highlight=False)
+    return code
 
 
 @app.command()

@@ -321,6 +321,7 @@ def collect_evidence(ctx: Context, incident: Incident) -> Path | None:
         incident.log(
             "evidence collected",
             f"{len(info.get('log_files') or [])} log file(s) and the last hour of metrics in {where}",
+            dir=where,  # for summaries built from the record (incidentctl follow)
             regions_not_answering=info.get("regions_not_answering") or [],
         )
         return Path(where)

@@ -19,6 +19,42 @@ class QuietProgress:
     def run_finished(self, result) -> None: ...
 
 
+def running_line(spinner: Spinner, task: str, elapsed: float) -> Text:
+    """The spinner line of a running task and how long it has been running (also `incidentctl follow`'s)."""
+    line = Text(f" {task}  ", style="bold")
+    line.append(f"{elapsed:.0f}s", style="dim")
+    return spinner.render(time.monotonic()) + line
+
+
+def result_line(entry: dict, elapsed: float) -> Text:
+    """One task result (a timeline entry) at ``elapsed`` seconds into its run: the live progress and
+    `incidentctl follow` print the same line."""
+    outcome = "changed" if entry["outcome"] == "ok" and entry["changed"] else entry["outcome"]
+    if entry.get("ignored") and entry["failed"]:
+        outcome = "failed (ignored)"
+    line = Text(f"  {elapsed:6.1f}s ", style="dim")
+    line.append(f"{outcome:<8}", style=STYLE.get(entry["outcome"] if outcome != "changed" else "changed", ""))
+    line.append(f" {entry['task']}")
+    if entry["host"]:
+        line.append(f"  [{entry['host']}]", style="dim")
+    line.append(f"  {entry['duration']:.1f}s", style="dim")
+    if entry["summary"] and (entry["failed"] or entry["changed"]):
+        line.append(f"\n           {entry['summary']}", style="red" if entry["failed"] else "")
+    return line
+
+
+def started_line(name: str, check: bool) -> str:
+    return f"[bold]▶ {name}[/bold]" + (" [cyan](check mode: nothing changes)[/cyan]" if check else "")
+
+
+def finished_line(name: str, status: str, ok: bool, duration: float, tasks: int, changes: int, failures: int) -> str:
+    style = "green" if ok else "bold red"
+    return (
+        f"[{style}]■ {name} {status}[/{style}] in {duration:.1f}s: "
+        f"{tasks} task results, {changes} changed, {failures} failed"
+    )
+
+
 class _Current:
     """The spinner line: the running task and how long it has been running."""
 
@@ -30,9 +66,7 @@ class _Current:
     def __rich__(self):
         if not self.task:
             return Text("")
-        line = Text(f" {self.task}  ", style="bold")
-        line.append(f"{time.monotonic() - self.started:.0f}s", style="dim")
-        return self.spinner.render(time.monotonic()) + line
+        return running_line(self.spinner, self.task, time.monotonic() - self.started)
 
 
 class ConsoleProgress(QuietProgress):
@@ -44,7 +78,7 @@ class ConsoleProgress(QuietProgress):
 
     def run_started(self, name: str, check: bool) -> None:
         self.run_start = time.monotonic()
-        self.console.print(f"[bold]▶ {name}[/bold]" + (" [cyan](check mode: nothing changes)[/cyan]" if check else ""))
+        self.console.print(started_line(name, check))
         if self.console.is_terminal:
             self.live = Live(self.current, console=self.console, refresh_per_second=8, transient=True)
             self.live.start()
@@ -54,26 +88,20 @@ class ConsoleProgress(QuietProgress):
         self.current.started = time.monotonic()
 
     def task_result(self, entry: dict) -> None:
-        outcome = "changed" if entry["outcome"] == "ok" and entry["changed"] else entry["outcome"]
-        if entry.get("ignored") and entry["failed"]:
-            outcome = "failed (ignored)"
-        elapsed = time.monotonic() - self.run_start
-        line = Text(f"  {elapsed:6.1f}s ", style="dim")
-        line.append(f"{outcome:<8}", style=STYLE.get(entry["outcome"] if outcome != "changed" else "changed", ""))
-        line.append(f" {entry['task']}")
-        if entry["host"]:
-            line.append(f"  [{entry['host']}]", style="dim")
-        line.append(f"  {entry['duration']:.1f}s", style="dim")
-        if entry["summary"] and (entry["failed"] or entry["changed"]):
-            line.append(f"\n           {entry['summary']}", style="red" if entry["failed"] else "")
-        self.console.print(line)
+        self.console.print(result_line(entry, time.monotonic() - self.run_start))
 
     def run_finished(self, result) -> None:
         if self.live:
             self.live.stop()
             self.live = None
-        style = "green" if result.ok else "bold red"
         self.console.print(
-            f"[{style}]■ {result.name} {result.status}[/{style}] in {result.duration:.1f}s: "
-            f"{result.tasks} task results, {len(result.changes)} changed, {len(result.failures)} failed"
+            finished_line(
+                result.name,
+                result.status,
+                result.ok,
+                result.duration,
+                result.tasks,
+                len(result.changes),
+                len(result.failures),
+            )
         )

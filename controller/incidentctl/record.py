@@ -152,6 +152,34 @@ def describe_holder(holder: dict | None) -> str:
     return what + (f", since {iso(holder['since'])})" if holder.get("since") else ")")
 
 
+def flock_held(path: Path, pid: int | None = None) -> bool | None:
+    """Whether a process holds a flock on ``path``, as the kernel lists it in /proc/locks: nothing is
+    taken and nothing written (a reader that tried the lock would hold it for an instant, and a
+    controller taking the incident over at that instant would be refused). None where the kernel
+    does not say (no /proc/locks), and for a lock taken on another host over a network filesystem.
+
+    A line is ``1: FLOCK  ADVISORY  WRITE <pid> <major>:<minor>:<inode> 0 EOF`` (``->`` marks a
+    waiter, not a holder). Where stat's device is not the kernel's (btrfs subvolumes), the inode
+    held by ``pid`` still matches.
+    """
+    try:
+        st = path.stat()
+        table = Path("/proc/locks").read_text()
+    except FileNotFoundError:
+        return False if not path.exists() else None
+    except OSError:
+        return None
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK":
+            continue
+        held_pid, where = fields[4], fields[5]
+        if where == dev or (pid is not None and held_pid == str(pid) and where.endswith(f":{st.st_ino}")):
+            return True
+    return False
+
+
 class PlatformLock:
     """One procedure at a time per platform (inventory) among the controllers sharing an incidents directory."""
 
@@ -167,7 +195,7 @@ class PlatformLock:
             if not _try_flock(fh):
                 holder = read_holder(self.path) or {}
                 inc = f" for incident {holder['incident']}" if holder.get("incident") else ""
-                follow = f"; follow it with `incidentctl show {holder['incident']}`" if holder.get("incident") else ""
+                follow = f"; follow it with `incidentctl follow {holder['incident']}`" if holder.get("incident") else ""
                 raise Refused(
                     f"a procedure is already running on this platform{inc}: {describe_holder(holder)}{follow}"
                 ) from None
@@ -351,6 +379,22 @@ class Incident:
         except OSError:
             return False
 
+    def run_owner_alive(self) -> bool:
+        """Read-only liveness of the run incident.json calls ``running`` (for followers, which must not
+        write the record nor take its lock): its lock is held, in /proc/locks; where the kernel cannot
+        say (another host, no /proc), its heartbeat is fresh. Read the state again after a False: the
+        owner writes ``finished`` before it lets go of the lock, so a run still ``running`` then is gone.
+        """
+        run = self.data.get("run") or {}
+        if run.get("host") == socket.gethostname():
+            held = flock_held(self.path / ".lock", run.get("pid"))
+            if held is not None:
+                return held
+        holder = read_holder(self.path / ".lock") or {}
+        beat = holder.get("heartbeat_at")
+        # An empty lock file: the owner is finishing (it clears the file, then writes its state).
+        return not isinstance(beat, (int, float)) or now() - beat < 5 * HEARTBEAT_SECONDS
+
     def mark_if_interrupted(self) -> bool:
         """Mark a run whose owner is gone as interrupted (once); True when it was."""
         if not self.running_owner_gone():
@@ -378,7 +422,7 @@ class Incident:
                 holder = read_holder(self.path / ".lock")
                 raise Refused(
                     f"incident {self.id} is being worked on by {describe_holder(holder)}; wait for it to finish "
-                    f"or follow it with `incidentctl show {self.id}`"
+                    f"or follow it with `incidentctl follow {self.id}`"
                 ) from None
             previous = self.refresh().data.get("run") or {}
             if previous.get("state") == "running":

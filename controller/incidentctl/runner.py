@@ -6,7 +6,10 @@ run (triage findings, a procedure's outcome) comes from the final stats event.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,11 @@ from .executor import Executor, NodeLost, never_cancel  # noqa: F401 - flow impo
 from .project import Project
 from .record import Incident
 from .scrub import Scrubber
+
+# incidentctl follow shows the task each run is at: the last line of <incident>/.current/<run>.jsonl,
+# appended at every task start (one O_APPEND write, as the timeline: replacing a small file by rename
+# costs ~1 ms on ext4, which flushes it) and removed when the run ends. Not part of the record.
+CURRENT_DIR = ".current"
 
 RESULT_EVENTS = {
     "runner_on_ok": "ok",
@@ -73,6 +81,30 @@ class EventRecorder:
         self.changes: list[dict] = []
         self.tasks = 0
         self.first_event = True
+        self.current = incident.path / CURRENT_DIR / f"{run_name}.jsonl"
+        self.owner = {"run": run_name, "pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        self.current_fd: int | None = None
+        with contextlib.suppress(OSError):
+            self.current.parent.mkdir(exist_ok=True)
+            self.current_fd = os.open(self.current, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.publish("")
+
+    def publish(self, task: str) -> None:
+        """The run's current task for followers: one line, one write (a few microseconds per task start).
+        A failure here costs followers a line, not the run."""
+        if self.current_fd is None:
+            return
+        doc = {**self.owner, "play": self.play, "task": task, "started_at": time.time()}
+        with contextlib.suppress(OSError):
+            os.write(self.current_fd, (json.dumps(doc) + "\n").encode())
+
+    def close(self) -> None:
+        """The run is over: nothing is running in it any more."""
+        with contextlib.suppress(OSError):
+            self.current.unlink()
+        if self.current_fd is not None:
+            os.close(self.current_fd)
+            self.current_fd = None
 
     def __call__(self, event: dict) -> bool:
         if self.first_event:
@@ -84,6 +116,7 @@ class EventRecorder:
         if kind == "playbook_on_play_start":
             self.play = ed.get("play", "")
         elif kind == "playbook_on_task_start":
+            self.publish(ed.get("task", ""))
             self.progress.task_started(self.play, ed.get("task", ""))
         elif kind in RESULT_EVENTS:
             self._result(RESULT_EVENTS[kind], ed)
@@ -145,64 +178,67 @@ def run_playbook(
         flags += ["--check", "--diff"]
     if tags:
         flags += ["--tags", ",".join(tags)]
-    extravars = {"incident_id": incident.id, "incident_dir": job.incident_dir, **(extravars or {})}
-    where = {"executor": executor.url} if executor.remote else {}
-    incident.log(
-        "run started",
-        f"{path.name} started" + (f" on {executor.url}" if executor.remote else ""),
-        run=run_dir.name,
-        check_mode=check,
-        tags=tags or [],
-        **where,
-    )
-    progress.run_started(path.stem, check)
-    start = time.monotonic()
     try:
-        with supervise.stopping_children():
-            status, rc = job.run(
-                project=project,
-                playbook=path.name,
-                inventory=inventory,
-                extravars=extravars,
-                cmdline=" ".join(flags) or None,
-                recorder=recorder,
-            )
-        job.finish()
-    except NodeLost as exc:
+        extravars = {"incident_id": incident.id, "incident_dir": job.incident_dir, **(extravars or {})}
+        where = {"executor": executor.url} if executor.remote else {}
+        incident.log(
+            "run started",
+            f"{path.name} started" + (f" on {executor.url}" if executor.remote else ""),
+            run=run_dir.name,
+            check_mode=check,
+            tags=tags or [],
+            **where,
+        )
+        progress.run_started(path.stem, check)
+        start = time.monotonic()
+        try:
+            with supervise.stopping_children():
+                status, rc = job.run(
+                    project=project,
+                    playbook=path.name,
+                    inventory=inventory,
+                    extravars=extravars,
+                    cmdline=" ".join(flags) or None,
+                    recorder=recorder,
+                )
+            job.finish()
+        except NodeLost as exc:
+            scrubber.scrub_run_dir()
+            incident.log("run lost", str(exc), run=run_dir.name, **where)
+            incident.add_run({"name": run_dir.name, "status": "lost", "check_mode": check, **where})
+            raise
+        finally:
+            job.cleanup()
         scrubber.scrub_run_dir()
-        incident.log("run lost", str(exc), run=run_dir.name, **where)
-        incident.add_run({"name": run_dir.name, "status": "lost", "check_mode": check, **where})
-        raise
+        result = RunResult(
+            name=run_dir.name,
+            status=status,
+            rc=rc,
+            duration=time.monotonic() - start,
+            # set_stats data becomes triage/ and outcomes/ files: a node's paths made local, secrets scrubbed
+            data=json.loads(scrubber.scrub_text(json.dumps(scrubber.rewrite_data(recorder.data), default=str))),
+            stats=recorder.stats,
+            failures=recorder.failures,
+            changes=recorder.changes,
+            tasks=recorder.tasks,
+            dir=run_dir,
+        )
+        if recorder.tasks == 0 and not result.ok:
+            # Ansible failed before any task: a syntax error, an unusable inventory. Say what it said.
+            result.failures.append({"task": "(start)", "host": "", "summary": _last_error(run_dir)})
+        incident.log(
+            "run finished",
+            f"{path.name} {result.status} in {result.duration:.1f}s ({recorder.tasks} task results, "
+            f"{len(result.changes)} changed, {len(result.failures)} failed)",
+            run=run_dir.name,
+            status=result.status,
+            rc=result.rc,
+        )
+        incident.add_run({"name": run_dir.name, "status": result.status, "check_mode": check, **where})
+        progress.run_finished(result)
+        return result
     finally:
-        job.cleanup()
-    scrubber.scrub_run_dir()
-    result = RunResult(
-        name=run_dir.name,
-        status=status,
-        rc=rc,
-        duration=time.monotonic() - start,
-        # set_stats data becomes triage/ and outcomes/ files: a node's paths made local, secrets scrubbed
-        data=json.loads(scrubber.scrub_text(json.dumps(scrubber.rewrite_data(recorder.data), default=str))),
-        stats=recorder.stats,
-        failures=recorder.failures,
-        changes=recorder.changes,
-        tasks=recorder.tasks,
-        dir=run_dir,
-    )
-    if recorder.tasks == 0 and not result.ok:
-        # Ansible failed before any task: a syntax error, an unusable inventory. Say what it said.
-        result.failures.append({"task": "(start)", "host": "", "summary": _last_error(run_dir)})
-    incident.log(
-        "run finished",
-        f"{path.name} {result.status} in {result.duration:.1f}s ({recorder.tasks} task results, "
-        f"{len(result.changes)} changed, {len(result.failures)} failed)",
-        run=run_dir.name,
-        status=result.status,
-        rc=result.rc,
-    )
-    incident.add_run({"name": run_dir.name, "status": result.status, "check_mode": check, **where})
-    progress.run_finished(result)
-    return result
+        recorder.close()
 
 
 def _last_error(run_dir: Path) -> str:
