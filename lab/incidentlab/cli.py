@@ -48,6 +48,24 @@ PortBase = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+AlertWebhook = Annotated[
+    str | None,
+    typer.Option(
+        "--alert-webhook",
+        help="Alertmanager also posts every alert there (the sink keeps receiving), e.g. incidentctl watch's "
+        "http://127.0.0.1:5050/alerts.",
+        show_default=False,
+    ),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="INCIDENTLAB_ALERT_WEBHOOK_TOKEN",
+        help="Bearer token Alertmanager sends to the alert webhook (http_config.authorization).",
+        show_default=False,
+    ),
+]
 
 
 def reflowed(fn):
@@ -85,11 +103,26 @@ def _progress(msg: str) -> None:
 @app.command()
 @reflowed
 @expected_errors
-def up(lab_dir: LabDir = None, port_base: PortBase = None) -> None:
-    """Bring the lab up (idempotent: a running lab is left as it is)."""
+def up(
+    lab_dir: LabDir = None, port_base: PortBase = None, alert_webhook: AlertWebhook = None, token: Token = None
+) -> None:
+    """Bring the lab up (idempotent: a running lab is left as it is, but takes --alert-webhook)."""
     lab = Lab.open(lab_dir, port_base)
-    lab.up(progress=_progress)
+    lab.up(progress=_progress, alert_webhook=alert_webhook, alert_token=token)
     _print_status(lab, as_json=False)
+
+
+@app.command("alert-webhook")
+@reflowed
+@expected_errors
+def alert_webhook_(
+    url: Annotated[str, typer.Argument(help="Where Alertmanager also posts every alert, or `off`.")],
+    token: Token = None,
+    lab_dir: LabDir = None,
+) -> None:
+    """Route every alert of the running lab's Alertmanager to URL as well as to the HTTP sink (incidentctl watch
+    listens there: `incidentctl watch --port 5050` is http://127.0.0.1:5050/alerts); `off` routes to the sink only."""
+    Lab.open(lab_dir).set_alert_webhook(None if url == "off" else url, token, progress=_progress)
 
 
 @app.command()
