@@ -68,7 +68,8 @@ class Policy:
                 raise BadInput(f"{where}.{key} must be a number of {key.split('_')[-1]}, not {raw!r}") from None
             if numbers[key] < 0:
                 raise BadInput(f"{where}.{key} must not be negative")
-        rules = value.get("rules") or []
+        rules = value.get("rules")
+        rules = [] if rules is None else rules
         if not isinstance(rules, list):
             raise BadInput(f"{where}.rules must be a list")
         for i, rule in enumerate(rules):
