@@ -250,19 +250,13 @@ def describe_pause(doc: dict) -> str:
 
 
 def pager(ctx):
-    """Page the people of the incident's severity with a note (communicate.yml's stakeholder update)."""
+    """Page the people of the incident's severity with the plan (playbooks/page_plan.yml, once per incident)."""
 
     def page(inc: Incident, note: str) -> None:
         from .runner import run_playbook
 
         res = run_playbook(
-            ctx.project,
-            inc,
-            "communicate",
-            ctx.inventory,
-            extravars={"communicate_note": note, "communicate_status": "identified"},
-            tags=["stakeholders"],
-            progress=ctx.progress,
+            ctx.project, inc, "page_plan", ctx.inventory, extravars={"page_note": note}, progress=ctx.progress
         )
         inc.log("on-call paged" if res.ok else "page failed", f"the plan sent to the on-call: {note}", ok=res.ok)
 
