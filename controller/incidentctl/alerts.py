@@ -6,7 +6,8 @@ An alert is one firing of one Alertmanager alert: its ``fingerprint`` (the hash 
 1. the same firing is already in an incident that is not closed: a re-send, a restart of Alertmanager,
    or its resolution. It goes there; a re-send adds no timeline line, a change of status does;
 2. a resolved alert the record has never seen firing: ignored (logged by the watcher);
-3. an incident of the platform is open (being responded to, or waiting for a person): the alert joins it;
+3. an incident of the platform is open (being responded to, or waiting for a person), or a response still
+   works on it (collecting its evidence after the mitigation): the alert joins it;
 4. an incident was mitigated less than ``settle_seconds`` ago and some of its alerts still fire: the alert
    joins it (the late alerts of a failover: error rates while services restart);
 5. otherwise a new incident opens, started by this alert.
@@ -170,6 +171,8 @@ def home(
     for inc in newest_first:
         if inc.data["status"] == "open":
             return inc, "the incident open on this platform"
+        if (inc.data.get("run") or {}).get("state") == "running":
+            return inc, "the incident a response is still working on"
     for inc in newest_first:
         mitigated = inc.data.get("mitigated_at")
         if inc.data["status"] == "mitigated" and mitigated and at - mitigated < settle_seconds and firing(inc):

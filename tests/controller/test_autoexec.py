@@ -176,6 +176,16 @@ def test_a_mitigated_incident_takes_late_alerts_while_it_settles_and_its_alerts_
     assert second.outcome == "opened" and second.incident.id != first.id
 
 
+def test_an_incident_a_response_still_works_on_takes_new_alerts(tmp_path):
+    first = alerts.route(tmp_path, INV, alert()).incident
+    alerts.route(tmp_path, INV, alert(status="resolved"))
+    first.update(status="mitigated", mitigated_at=first.data["opened_at"], run={"state": "running"})
+    again = alerts.route(tmp_path, INV, alert(starts="2026-01-01T00:01:00Z"))
+    assert again.outcome == "attached" and again.incident.id == first.id and "still working" in again.why
+    first.update(run={"state": "finished"})
+    assert alerts.route(tmp_path, INV, alert(starts="2026-01-01T00:02:00Z"), settle_seconds=0).outcome == "opened"
+
+
 def test_after_the_settle_time_a_new_alert_opens_a_new_incident(tmp_path):
     first = alerts.route(tmp_path, INV, alert()).incident
     first.update(status="mitigated", mitigated_at=first.data["opened_at"] - 120)

@@ -214,7 +214,13 @@ def test_replica_lag_broken_and_healed_five_times_in_a_minute_promotes_nothing(s
                 60,
                 f"a firing alert of cycle {cycle}",
             )
+            seen = len(watch.journal())
             lab.heal("replica-lag")
+            wait_for(  # Prometheus saw it heal: the next break is a new firing, not the same one
+                lambda seen=seen: [e for e in watch.journal()[seen:] if e.get("status") == "resolved"],
+                60,
+                f"the resolution of cycle {cycle}",
+            )
         for started in watch.journal("started"):
             wait_for(lambda s=started: watch.finished(s["incident"]), 300, "every response to end")
         incidents = watch.incidents()
