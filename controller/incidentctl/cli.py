@@ -259,6 +259,7 @@ def respond(
     incident: IncidentId = None,
     new: New = False,
     from_alert: FromAlert = None,
+    spare: Annotated[bool, typer.Option("--spare", hidden=True)] = False,
     incidents_dir: IncidentsDir = None,
     as_json: Json = False,
 ) -> None:
@@ -288,6 +289,8 @@ def respond(
     ensure_writable(root)
     extravars = {"affected_services": services} if services else {}
     ctx = _context(project, platform.inventory, yes, as_json, extravars)
+    if spare:  # started ahead by `incidentctl watch`: all of the above is done before the alert comes
+        existing, alert_batch = _spare_start(root, platform)
     if alert_batch is not None:
         existing = _alert_start(ctx, root, platform, alert_batch, existing, check, yes)
         if existing is None:
@@ -353,6 +356,22 @@ def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str
     if ctx.auto is not None:
         ctx.auto.finished(inc, json.loads((inc.path / "outcomes" / f"{res.name}.json").read_text()))
     return res
+
+
+def _spare_start(root: Path, platform: flow.Platform):
+    """A spare responder waits for one line on stdin from the watcher: the incident it opened and its alert."""
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise typer.Exit(0)  # the watcher stopped: nothing to do
+    try:
+        start = json.loads(line)
+        incident, alert_file = start["incident"], start["alert_file"]
+    except (ValueError, KeyError, TypeError):
+        raise BadInput(f"a spare responder expects {{incident, alert_file}} on stdin, not {line[:80]!r}") from None
+    existing = _existing(root, incident, False)
+    if existing.data["inventory"] != str(platform.inventory):
+        raise BadInput(f"incident {incident} is on inventory {existing.data['inventory']}, not {platform.inventory}")
+    return existing, alert_routing.load(alert_file)
 
 
 def _alert_start(ctx, root: Path, platform: flow.Platform, batch, existing, check: bool, yes: bool):

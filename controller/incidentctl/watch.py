@@ -120,6 +120,7 @@ class Watcher:
         self.journal = self.state_dir / "journal.jsonl"
         self.stopping = asyncio.Event()
         self.failed: str | None = None
+        self.spare: subprocess.Popen | None = None  # a responder started ahead, waiting for its incident
 
     # -- what arrives --------------------------------------------------------------------------
     def note(self, **entry) -> None:
@@ -200,27 +201,46 @@ class Watcher:
             json.dumps({"alert": first, "delivery": {"received_at": (first or {}).get("received_at")}})
         )
         resp.log = self.state_dir / f"{resp.incident}.respond.log"
-        cmd = [
-            *_incidentctl(),
-            "respond",
-            "--inventory",
-            str(self.s.inventory),
-            "--incident",
-            resp.incident,
-            "--from-alert",
-            str(alert_file),
-            "--incidents-dir",
-            str(self.s.root),
-        ]
-        if self.s.check:
-            cmd.append("--check")
-        with open(resp.log, "ab") as log:
-            resp.process = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_pdeathsig, env=os.environ.copy()
-            )
+        spare, self.spare = self.spare, None
+        if spare is not None and spare.poll() is None:
+            # The spare has imported incidentctl and parsed the inventory already: the response starts now.
+            spare.stdin.write(json.dumps({"incident": resp.incident, "alert_file": str(alert_file)}) + "\n")
+            spare.stdin.close()
+            resp.process, how = spare, "spare"
+            with contextlib.suppress(OSError):
+                os.replace(self.state_dir / f"spare-{spare.pid}.log", resp.log)
+        else:
+            cmd = [*self.respond_command(), "--incident", resp.incident, "--from-alert", str(alert_file)]
+            with open(resp.log, "ab") as log:
+                resp.process = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_pdeathsig, env=os.environ.copy()
+                )
+            how = "cold"
         resp.started_at = now()
         self.current = resp
-        self.note(outcome="started", incident=resp.incident, pid=resp.process.pid, command=" ".join(cmd))
+        self.note(outcome="started", incident=resp.incident, pid=resp.process.pid, how=how)
+
+    def respond_command(self) -> list[str]:
+        cmd = [*_incidentctl(), "respond", "--inventory", str(self.s.inventory), "--incidents-dir", str(self.s.root)]
+        return [*cmd, "--check"] if self.s.check else cmd
+
+    def start_spare(self) -> None:
+        """A responder that does its start-up (imports, inventory) now, and waits for the next incident."""
+        if self.spare is not None or self.current is not None or self.stopping.is_set():
+            return
+        log_path = self.state_dir / "spare.log"
+        with open(log_path, "ab") as log:
+            self.spare = subprocess.Popen(
+                [*self.respond_command(), "--spare"],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                text=True,
+                preexec_fn=_pdeathsig,
+                env=os.environ.copy(),
+            )
+        with contextlib.suppress(OSError):
+            os.replace(log_path, self.state_dir / f"spare-{self.spare.pid}.log")
 
     def reap(self) -> None:
         if self.current is None or self.current.process is None:
@@ -237,6 +257,7 @@ class Watcher:
         self.note(outcome="finished", incident=self.current.incident, rc=rc, seconds=round(took, 2))
         self.current = None
         self.start_next()
+        self.start_spare()
 
     # -- the rulebook ---------------------------------------------------------------------------------
     def start_rulebook(self, ws_port: int, private: Path) -> None:
@@ -345,8 +366,12 @@ class Watcher:
             if pause:
                 self.say(autoexec.describe_pause(pause) + ": alerts are recorded, nothing starts")
             self.note(outcome="watching", url=where, pid=os.getpid())
+            self.start_spare()
             while not self.stopping.is_set():
                 self.reap()
+                if self.spare is not None and self.spare.poll() is not None:  # it failed: the next start is cold
+                    self.say(f"the spare responder exited ({self.spare.returncode}); see {self.state_dir}")
+                    self.spare = None
                 if self.rulebook.poll() is not None:
                     self.failed = f"ansible-rulebook exited ({self.rulebook.returncode}): {self.rulebook_error()}"
                     break
@@ -362,7 +387,8 @@ class Watcher:
 
     async def stop(self) -> None:
         """The rulebook and the running response get SIGTERM (each takes its tree down), then SIGKILL."""
-        procs = [p for p in (self.rulebook, self.current.process if self.current else None) if p and p.poll() is None]
+        current = self.current.process if self.current else None
+        procs = [p for p in (self.rulebook, current, self.spare) if p and p.poll() is None]
         for p in procs:
             with contextlib.suppress(ProcessLookupError):
                 p.send_signal(signal.SIGTERM)
