@@ -167,7 +167,7 @@ def test_main_serves_until_cancelled():
 
         def post():
             req = urllib.request.Request(f"http://127.0.0.1:{port}/alerts", data=body(delivery()), method="POST")
-            for _ in range(100):
+            for _attempt in range(100):
                 try:
                     with urllib.request.urlopen(req, timeout=2) as resp:
                         return resp.status

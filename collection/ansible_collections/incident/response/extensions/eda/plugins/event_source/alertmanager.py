@@ -150,7 +150,7 @@ def parse_delivery(payload: Any, max_alerts: int = 1000) -> list[dict]:
 def authorized(header: str | None, token: str | None) -> bool:
     if not token:
         return True
-    scheme, _, given = (header or "").partition(" ")
+    scheme, _sep, given = (header or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
