@@ -120,8 +120,10 @@ def alert_webhook_(
     token: Token = None,
     lab_dir: LabDir = None,
 ) -> None:
-    """Route every alert of the running lab's Alertmanager to URL as well as to the HTTP sink (incidentctl watch
-    listens there: `incidentctl watch --port 5050` is http://127.0.0.1:5050/alerts); `off` routes to the sink only."""
+    """Route every alert of the running lab's Alertmanager to URL as well as to the HTTP sink.
+
+    incidentctl watch --port 5050 listens on http://127.0.0.1:5050/alerts. The URL off routes to the sink only.
+    """
     Lab.open(lab_dir).set_alert_webhook(None if url == "off" else url, token, progress=_progress)
 
 
