@@ -236,3 +236,36 @@ def test_an_event_that_is_no_alert_is_bad_input(event, says):
     with pytest.raises(BadInput) as err:
         alerts.Alert.from_event(event)
     assert says in str(err.value)
+
+
+def test_respond_from_alert_while_paused_records_the_alert_and_runs_nothing(tmp_path):
+    """The standalone way in (a script, another rulebook's playbook): the alert opens its incident, the pause
+    keeps anything from running, and a second alert of the problem joins it without starting anything."""
+    import json
+    import os
+
+    from support import incidentctl
+
+    env = {**os.environ, "INCIDENTCTL_INCIDENTS_DIR": str(tmp_path), "INCIDENTLAB_DIR": str(tmp_path / "no-lab")}
+    assert incidentctl("watch", "pause", "--note", "maintenance", env=env).returncode == 0
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps({"alert": alert().as_dict()}))
+    res = incidentctl("respond", "-i", "lab", "--from-alert", str(first), env=env)
+    assert res.returncode == 3, res.stderr
+    assert "paused" in res.stderr and "Traceback" not in res.stderr
+    (inc,) = Incident.all(tmp_path)
+    assert "paused" in inc.data["waiting_for"] and not (inc.path / "runs").exists()
+    second = json.dumps([{"alert": alert("ServiceDown", service="a").as_dict()}])
+    res = subprocess_run_stdin(["respond", "-i", "lab", "--from-alert", "-"], second, env)
+    assert res.returncode == 0, res.stderr
+    assert "attached" in res.stderr and len(Incident.all(tmp_path)) == 1
+    assert len(Incident.open(tmp_path, inc.id).data["alerts"]) == 2
+
+
+def subprocess_run_stdin(args: list[str], text: str, env: dict):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "incidentctl", *args], input=text, capture_output=True, text=True, env=env, timeout=120
+    )
