@@ -75,7 +75,12 @@ class Watch:
             lines = path.read_text().splitlines()
         except OSError:
             return []
-        entries = [json.loads(line) for line in lines if line.strip()]
+        entries = []
+        for line in lines:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:  # the watcher is writing that line right now
+                continue
         return [e for e in entries if outcome is None or e.get("outcome") == outcome]
 
     def incidents(self) -> list[Incident]:
