@@ -267,9 +267,10 @@ def pager(ctx):
 class AutoStart:
     """What ``respond --from-alert`` asks before the destructive steps, and tells after the procedure."""
 
-    def __init__(self, root: Path, inventory: str, policy: Policy, page=None):
+    def __init__(self, root: Path, inventory: str, policy: Policy, page=None, evidence=None):
         self.root, self.inventory, self.policy = root, inventory, policy
         self.page = page  # called with (incident, note) to page the on-call with the plan when it waits
+        self.evidence = evidence  # called with (incident) after the page: the read-only investigation
         self.decision: Decision | None = None
 
     def waiting(self, inc: Incident, reason: str, steps: list[str]) -> Waiting:
@@ -283,6 +284,8 @@ class AutoStart:
         plan = "; ".join(steps) if steps else "no destructive step"
         if self.page is not None:
             self.page(inc, f"Automatic response waits for a person: {reason}. Plan: {plan}. To run it: {command}")
+        if self.evidence is not None:  # the person who comes finds the logs and metrics of the outage already kept
+            self.evidence(inc)
         return Waiting(f"{reason}; run `{command}` to confirm {len(steps)} destructive step(s)", f"{reason}: {command}")
 
     def confirm(self, ctx, inc: Incident, steps: list[str], check: bool) -> None:

@@ -378,7 +378,13 @@ def _alert_start(ctx, root: Path, platform: flow.Platform, batch, existing, chec
     """respond --from-alert: the alerts go to the incident of their problem; the incident to respond in, or None
     when they all joined an incident (or were ignored) and nothing else is to run."""
     policy = autoexec.Policy.from_vars(platform.hostvars.get("auto_execution"))
-    ctx.auto = autoexec.AutoStart(root, str(platform.inventory), policy, page=autoexec.pager(ctx))
+    ctx.auto = autoexec.AutoStart(
+        root,
+        str(platform.inventory),
+        policy,
+        page=autoexec.pager(ctx),
+        evidence=lambda inc: flow.collect_evidence(ctx, inc),
+    )
     ctx.confirm = None  # nobody is asked: the policy decides (or --yes, a person's)
     if yes:
         ctx.auto = None

@@ -121,7 +121,7 @@ def test_db_primary_down_is_one_incident_one_promotion_and_a_second_one_inside_t
         assert "block period" in second.data["waiting_for"] and command in second.data["waiting_for"]
         refusal = next(e for e in second.timeline() if e.get("kind") == "auto-execution refused")
         assert "automatic database failover ran" in refusal["message"] and command in refusal["message"]
-        assert "p0_critical" not in runs(second) and not promotions(second)
+        assert runs(second) == ["investigate", "page_plan", "triage"] and not promotions(second)
         assert pages_naming(lab, command), "the on-call was not paged with the plan"
         assert "block period" in incidentctl("show", second_id, env=watch.env).stdout
 
@@ -193,7 +193,8 @@ def test_the_example_policy_opens_the_incident_pages_the_plan_and_runs_nothing_d
             command = f"incidentctl respond --incident {inc_id} --yes"
             assert inc.data["run"]["state"] == "waiting" and command in inc.data["waiting_for"]
             assert "none of these findings" in inc.data["waiting_for"]
-            assert runs(inc) == ["page_plan", "triage"]  # triage, the page: nothing that changes the platform
+            # triage, the page, the evidence: nothing that changes the platform
+            assert runs(inc) == ["investigate", "page_plan", "triage"]
             changes = [e for e in inc.timeline() if e.get("source") == "ansible" and e.get("changed")]
             assert [e["run"] for e in changes] == ["02-page_plan"]  # the page is the one thing it sent
             assert db_state(lab, "db-replica") == {"read_only": True, "replica": True}
