@@ -20,8 +20,8 @@ WATCH_PORT_OFFSET = 450  # free in a lab's range (services 0..444, pods 500..999
 class Watch:
     """`incidentctl watch` as an operator starts it, with the lab's Alertmanager posting to it."""
 
-    def __init__(self, lab, incidents: Path, inventory: str = "lab", token: str = "", route_lab: bool = True):
-        self.lab, self.root, self.inventory, self.token = lab, incidents, inventory, token
+    def __init__(self, lab, incidents: Path, inventory: str = "lab", token: str = "", route_lab: bool = True, args=()):
+        self.lab, self.root, self.inventory, self.token, self.args = lab, incidents, inventory, token, list(args)
         self.port = lab.cfg.port_base + WATCH_PORT_OFFSET
         self.url = f"http://127.0.0.1:{self.port}/alerts"
         self.route_lab = route_lab
@@ -43,7 +43,17 @@ class Watch:
             self.lab.set_alert_webhook(self.url, self.token or None)
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "incidentctl", "watch", "-i", self.inventory, "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "incidentctl",
+                    "watch",
+                    "-i",
+                    self.inventory,
+                    "--port",
+                    str(self.port),
+                    *self.args,
+                ],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

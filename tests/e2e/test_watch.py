@@ -246,3 +246,48 @@ def test_replica_lag_broken_and_healed_five_times_in_a_minute_promotes_nothing(s
             if h["type"] == "procedure"
         ]
         assert len(automatic) <= 6  # the lab's max_per_hour
+
+
+def test_a_pause_set_during_an_outage_keeps_the_alert_and_starts_nothing(shared_lab, tmp_path):
+    lab = shared_lab
+    with Watch(lab, tmp_path / "incidents") as watch:
+        paused = incidentctl("watch", "pause", "--note", "hands off", env=watch.env)
+        assert paused.returncode == 0 and "paused" in paused.stdout
+        before = db_state(lab, "db-replica")
+        lab.break_fault("db-primary-down")
+        try:
+            opened = wait_for(lambda: watch.journal("opened"), 120, "the alert to open its incident")
+            inc = Incident.open(watch.root, opened[0]["incident"])
+            assert inc.data["run"]["state"] == "waiting" and "hands off" in inc.data["waiting_for"]
+            assert not (inc.path / "runs").exists() and not watch.journal("started")
+            assert db_state(lab, "db-replica") == before
+            assert "nothing started" in watch.text()
+        finally:
+            lab.heal()
+            incidentctl("watch", "resume", env=watch.env)
+
+
+def test_check_mode_plans_only_and_a_stopped_watcher_leaves_no_process(shared_lab, tmp_path):
+    """watch --check: the response an alert starts is a check run. SIGTERM in the middle of it takes ansible-rulebook,
+    its JVM, the response and its playbook down, and the incident says it was interrupted."""
+    lab = shared_lab
+    with Watch(lab, tmp_path / "incidents", args=["--check"]) as watch:
+        before = db_state(lab, "db-replica")
+        lab.break_fault("db-primary-down")
+        try:
+            opened = wait_for(lambda: watch.journal("opened"), 120, "the alert to open its incident")
+            inc = Incident.open(watch.root, opened[0]["incident"])
+            assert inc.data["check_mode"]
+            wait_for(
+                lambda: any(e.get("source") == "ansible" for e in inc.timeline()),
+                120,
+                "the check response to run its first task",
+            )
+            tree = watch.stop()
+            assert watch.proc.returncode == 0
+            assert len(tree) >= 3, tree  # the rulebook's shim and its process, the response, its playbook...
+            assert not [pid for pid in tree if alive(pid)]
+            assert inc.refresh().data["run"]["state"] == "interrupted"
+            assert db_state(lab, "db-replica") == before and not promotions(inc)
+        finally:
+            lab.heal()
