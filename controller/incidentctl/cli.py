@@ -20,11 +20,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
+from . import alerts as alert_routing
+from . import autoexec, flow
 from . import executor as executors
-from . import flow
 from . import follow as following
 from . import report as reports
-from .errors import ENVIRONMENT, MITIGATED_WITH_GAPS, OK, PROCEDURE_FAILED, REFUSED, BadInput, ControllerError
+from . import watch as watching
+from .errors import (
+    ENVIRONMENT,
+    MITIGATED_WITH_GAPS,
+    OK,
+    PROCEDURE_FAILED,
+    REFUSED,
+    BadInput,
+    ControllerError,
+    Refused,
+)
 from .progress import ConsoleProgress
 from .project import Project
 from .record import (
@@ -256,6 +267,16 @@ New = Annotated[
     bool,
     typer.Option("--new", help="Open a new incident even when one is open on this inventory (default: join it)."),
 ]
+FromAlert = Annotated[
+    str | None,
+    typer.Option(
+        "--from-alert",
+        help="An alert started this response: a file with the rulebook's event(s) (- for stdin). The alert joins "
+        "the incident of its problem (then nothing else runs) or opens one, and the inventory's auto_execution "
+        "policy, not a person, confirms the destructive steps; otherwise the incident waits, the on-call is paged "
+        "with the plan, and `respond --incident ID --yes` continues it. `incidentctl watch` uses this.",
+    ),
+]
 
 
 def _existing(root: Path, incident: str | None, new: bool) -> Incident | None:
@@ -309,6 +330,8 @@ def respond(
     new: New = False,
     executor: ExecutorUrl = None,
     region: Region = None,
+    from_alert: FromAlert = None,
+    spare: Annotated[bool, typer.Option("--spare", hidden=True)] = False,
     incidents_dir: IncidentsDir = None,
     as_json: Json = False,
 ) -> None:
@@ -331,6 +354,7 @@ def respond(
     severity = flow.check_severity(severity)
     project = Project.locate()
     root = incidents_root(incidents_dir)
+    alert_batch = alert_routing.load(from_alert) if from_alert is not None else None
     existing = _existing(root, incident, new)
     platform = _platform(project, inventory, existing)
     services = flow.check_services(platform, service)
@@ -338,13 +362,26 @@ def respond(
     node = _executor(project, platform, executor, region)
     extravars = {"affected_services": services} if services else {}
     ctx = _context(project, platform.inventory, yes, as_json, extravars, executor=node)
+    if spare:  # started ahead by `incidentctl watch`: all of the above is done before the alert comes
+        existing, alert_batch = _spare_start(root, platform)
+    if alert_batch is not None:
+        existing = _alert_start(ctx, root, platform, alert_batch, existing, check, yes)
+        if existing is None:
+            return
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         lock = None
         if not check:  # a check run changes nothing: it needs no platform lock
             lock = PlatformLock(root, str(platform.inventory))
-            stack.enter_context(lock.held("respond", existing.id if existing else None))
+            try:
+                stack.enter_context(lock.held("respond", existing.id if existing else None))
+            except Refused as exc:
+                if ctx.auto is not None and existing is not None:  # the alert stays recorded, with the reason
+                    ctx.auto.blocked_start(existing, str(exc))
+                raise
         inc, how = _join_or_open(root, existing, platform, new, check)
+        if ctx.auto is not None and not inc.data.get("runs"):
+            how = "opened"  # by the alert (alerts.route): this is the incident's first response
         if lock:
             lock.set_incident(inc.id)
         err.print(f"[bold]incident {inc.id}[/bold] {how}: {inc.path}", highlight=False)
@@ -378,13 +415,71 @@ def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str
     steps = flow.destructive_steps(ctx, playbook)
     _print_plan(inc, sev, playbook, steps, check)
     try:
+        if ctx.auto is not None:  # an alert started it: the auto-execution policy confirms, or it waits
+            ctx.auto.confirm(ctx, inc, steps, check)
         confirmed = flow.confirm_steps(ctx, inc, steps, check)
-    except ControllerError:
+    except ControllerError as exc:
         work["state"] = "waiting"
-        waiting = f"confirmation of {len(steps)} destructive step(s): incidentctl respond --incident {inc.id} --yes"
+        waiting = getattr(exc, "waiting_for", None) or (
+            f"confirmation of {len(steps)} destructive step(s): incidentctl respond --incident {inc.id} --yes"
+        )
         inc.update(waiting_for=waiting)
         raise
-    return flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
+    res = flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
+    if ctx.auto is not None:
+        ctx.auto.finished(inc, json.loads((inc.path / "outcomes" / f"{res.name}.json").read_text()))
+    return res
+
+
+def _spare_start(root: Path, platform: flow.Platform):
+    """A spare responder waits for one line on stdin from the watcher: the incident it opened and its alert."""
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise typer.Exit(0)  # the watcher stopped: nothing to do
+    try:
+        start = json.loads(line)
+        incident, alert_file = start["incident"], start["alert_file"]
+    except (ValueError, KeyError, TypeError):
+        raise BadInput(f"a spare responder expects {{incident, alert_file}} on stdin, not {line[:80]!r}") from None
+    existing = _existing(root, incident, False)
+    if existing.data["inventory"] != str(platform.inventory):
+        raise BadInput(f"incident {incident} is on inventory {existing.data['inventory']}, not {platform.inventory}")
+    return existing, alert_routing.load(alert_file)
+
+
+def _alert_start(ctx, root: Path, platform: flow.Platform, batch, existing, check: bool, yes: bool):
+    """respond --from-alert: the alerts go to the incident of their problem; the incident to respond in, or None
+    when they all joined an incident (or were ignored) and nothing else is to run."""
+    policy = autoexec.Policy.from_vars(platform.hostvars.get("auto_execution"))
+    ctx.auto = autoexec.AutoStart(
+        root,
+        str(platform.inventory),
+        policy,
+        page=autoexec.pager(ctx),
+        evidence=lambda inc: flow.collect_evidence(ctx, inc),
+    )
+    ctx.confirm = None  # nobody is asked: the policy decides (or --yes, a person's)
+    if yes:
+        ctx.auto = None
+    inventory = str(platform.inventory)
+    if existing is not None:  # the watcher routed the alert and opened this incident
+        for alert in batch:
+            alert_routing.attach(existing, alert)
+        return existing
+    opened = None
+    for alert in batch:
+        routed = alert_routing.route(root, inventory, alert, check=check, settle_seconds=policy.settle_seconds)
+        where = routed.incident.id if routed.incident else "no incident"
+        err.print(f"{alert.describe()}: {routed.outcome} ({where}: {routed.why})", highlight=False)
+        if routed.outcome == "opened" and opened is None:
+            opened = routed.incident
+    pause = autoexec.paused(root)
+    if opened is not None and pause is not None:
+        why = autoexec.describe_pause(pause)
+        opened.log("auto-execution refused", f"nothing runs: {why}")
+        opened.update(waiting_for=f"{why}: incidentctl respond --incident {opened.id}")
+        raise Refused(f"{why}: incident {opened.id} is recorded, nothing runs (incidentctl watch resume)")
+    return opened
 
 
 def _evidence(ctx: flow.Context, inc: Incident) -> Path | None:
@@ -491,6 +586,94 @@ def _print_summary(inc: Incident, doc: dict, code: int, evidence: Path | None, p
         out.print("collecting the evidence (logs, metrics, network), the postmortem draft and the report now...")
     else:
         _print_evidence(inc, evidence)
+
+
+# -- watch -----------------------------------------------------------------------------------
+watch_app = typer.Typer(rich_markup_mode="markdown")  # its help is the callback's docstring
+app.add_typer(watch_app, name="watch")
+
+
+@watch_app.callback(invoke_without_command=True)
+@expected_errors
+def watch(
+    ctx: typer.Context,
+    inventory: Inventory = None,
+    host: Annotated[str, typer.Option("--host", help="Address the webhook listens on (0.0.0.0: every one).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", help="Port of the webhook Alertmanager posts to.")] = 5050,
+    path: Annotated[str, typer.Option("--path", help="URL path of the webhook.")] = "/alerts",
+    token: Annotated[
+        str,
+        typer.Option(
+            "--token",
+            envvar="INCIDENTCTL_WATCH_TOKEN",
+            help="Bearer token Alertmanager must send (http_config.authorization); never printed.",
+            show_default=False,
+        ),
+    ] = "",
+    check: Annotated[
+        bool, typer.Option("--check", help="Plans only: every response an alert starts is a check run.")
+    ] = (False),
+    incidents_dir: IncidentsDir = None,
+) -> None:
+    """Run the collection's rulebook (incident.response.alertmanager) under ansible-rulebook, and respond to the
+    alerts it hands over, until Ctrl-C or SIGTERM.
+
+    Each alert is shown as it arrives with what it did: it joins the incident of its problem (a timeline line per
+    alert firing or resolved; re-sends add nothing), or opens a new incident and starts `incidentctl respond
+    --from-alert` for it. Whether the procedure's destructive steps run without a person is the inventory's
+    `auto_execution` policy (with a block period after an automatic failover and a bound per hour); otherwise
+    the incident waits, the on-call is paged with the plan, and `incidentctl respond --incident ID --yes` runs it.
+    One response runs at a time. `incidentctl watch pause` stops automatic starts at once (alerts are still
+    recorded) until `incidentctl watch resume`.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    project = Project.locate()
+    platform = flow.prepare(project, inventory)
+    root = incidents_root(incidents_dir)
+    ensure_writable(root)
+    if not path.startswith("/"):
+        raise BadInput(f"--path {path!r} must start with /")
+    names = platform.hostvars.get("incident_alerts")
+    settings = watching.Settings(
+        inventory=platform.inventory,
+        root=root,
+        host=host,
+        port=port,
+        path=path,
+        token=token,
+        check=check,
+        alertnames=[str(n) for n in names] if isinstance(names, list) and names else list(watching.DEFAULT_ALERTNAMES),
+        policy=autoexec.Policy.from_vars(platform.hostvars.get("auto_execution")),
+    )
+
+    def say(line: str) -> None:
+        out.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False, markup=False)
+
+    watching.run(project, settings, say)
+
+
+@watch_app.command("pause")
+@expected_errors
+def watch_pause(
+    note: Annotated[str, typer.Option("--note", help="Why (shown with every alert that starts nothing).")] = "",
+    incidents_dir: IncidentsDir = None,
+) -> None:
+    """Pause automatic responses at once: alerts are still recorded in their incidents, nothing starts."""
+    root = incidents_root(incidents_dir)
+    ensure_writable(root)
+    doc = autoexec.pause(root, by=f"{watching._user()}", note=note)
+    out.print(autoexec.describe_pause(doc) + f" ({autoexec.pause_path(root)}); `incidentctl watch resume` ends it")
+
+
+@watch_app.command("resume")
+@expected_errors
+def watch_resume(incidents_dir: IncidentsDir = None) -> None:
+    """Let alerts start responses again."""
+    root = incidents_root(incidents_dir)
+    out.print("automatic responses resumed" if autoexec.resume(root) else "automatic responses were not paused")
 
 
 # -- run -------------------------------------------------------------------------------------

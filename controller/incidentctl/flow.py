@@ -75,6 +75,8 @@ class Context:
     assume_yes: bool = False
     extravars: dict = field(default_factory=dict)
     executor: Executor = field(default_factory=Executor)  # where playbooks run: here, or an execution node
+    confirmed_by: str = ""  # who confirmed when not the operator's --yes (the auto-execution policy)
+    auto: object | None = None  # autoexec.AutoStart when an alert started the response
 
 
 def prepare(project: Project, inventory: str | None) -> Platform:
@@ -246,7 +248,7 @@ def confirm_steps(ctx: Context, incident: Incident, steps: list[str], check: boo
         incident.log("confirmation not needed", "check mode: destructive steps only report what they would do")
         return True
     if ctx.assume_yes:
-        incident.log("confirmation given", "destructive steps confirmed with --yes", steps=steps)
+        incident.log("confirmation given", ctx.confirmed_by or "destructive steps confirmed with --yes", steps=steps)
         return True
     if ctx.confirm is None:
         incident.log("confirmation refused", "no terminal to confirm destructive steps and no --yes", steps=steps)

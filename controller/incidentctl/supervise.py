@@ -98,17 +98,17 @@ def kill_tree(grace: float = GRACE) -> None:
             time.sleep(0.05)
 
 
-def real_tool() -> str:
+def real_tool(tool: str = TOOL) -> str:
     shim_dir = os.environ.get(ENV_SHIM_DIR, "")
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != shim_dir)
-    found = shutil.which(TOOL, path=path)
+    found = shutil.which(tool, path=path)
     if not found:
-        sys.stderr.write(f"ERROR! {TOOL} is not installed (looked in {path})\n")
+        sys.stderr.write(f"ERROR! {tool} is not installed (looked in {path})\n")
         sys.exit(127)
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, tool: str = TOOL) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [NODE_FLAG]:
         return node_main(argv[1:])
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, stop)
-    child = subprocess.Popen([real_tool(), *argv])
+    child = subprocess.Popen([real_tool(tool), *argv])
     rc = child.wait()
     # Whatever the playbook left behind (a worker, a mitogen context) goes with it.
     if descendants(os.getpid()):
@@ -225,13 +225,14 @@ def _running(pid: int) -> bool:
         return False
 
 
-def install(directory: Path) -> Path:
-    """Write the shim into ``directory`` (once) and return the directory, to go first on PATH."""
+def install(directory: Path, tool: str = TOOL) -> Path:
+    """Write the shim for ``tool`` into ``directory`` (once) and return the directory, to go first on PATH.
+    ``incidentctl watch`` keeps ansible-rulebook (and its JVM) on the same leash."""
     directory.mkdir(parents=True, exist_ok=True)
-    shim = directory / TOOL
-    text = f"#!{sys.executable}\nimport sys\nfrom incidentctl.supervise import main\nsys.exit(main())\n"
+    shim = directory / tool
+    text = f"#!{sys.executable}\nimport sys\nfrom incidentctl.supervise import main\nsys.exit(main(tool={tool!r}))\n"
     if not shim.exists() or shim.read_text() != text:
-        tmp = directory / f".{TOOL}.tmp"
+        tmp = directory / f".{tool}.tmp"
         tmp.write_text(text)
         tmp.chmod(0o755)
         tmp.replace(shim)

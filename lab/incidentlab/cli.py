@@ -70,6 +70,26 @@ def _target(fault: str | None, target: str | None, server: str | None) -> str | 
     return server or target
 
 
+AlertWebhook = Annotated[
+    str | None,
+    typer.Option(
+        "--alert-webhook",
+        help="Alertmanager also posts every alert there (the sink keeps receiving), e.g. incidentctl watch's "
+        "http://127.0.0.1:5050/alerts.",
+        show_default=False,
+    ),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="INCIDENTLAB_ALERT_WEBHOOK_TOKEN",
+        help="Bearer token Alertmanager sends to the alert webhook (http_config.authorization).",
+        show_default=False,
+    ),
+]
+
+
 def reflowed(fn):
     """Each paragraph of the command's docstring as one line, so that the help wraps it to the terminal.
 
@@ -123,6 +143,21 @@ def up(
     lab = Lab.open(lab_dir, port_base)
     lab.up(progress=_progress, topology=topology)
     _print_status(lab, as_json=False)
+
+
+@app.command("alert-webhook")
+@reflowed
+@expected_errors
+def alert_webhook_(
+    url: Annotated[str, typer.Argument(help="Where Alertmanager also posts every alert, or `off`.")],
+    token: Token = None,
+    lab_dir: LabDir = None,
+) -> None:
+    """Route every alert of the running lab's Alertmanager to URL as well as to the HTTP sink.
+
+    incidentctl watch --port 5050 listens on http://127.0.0.1:5050/alerts. The URL off routes to the sink only.
+    """
+    Lab.open(lab_dir).set_alert_webhook(None if url == "off" else url, token, progress=_progress)
 
 
 @app.command()

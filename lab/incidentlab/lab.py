@@ -94,8 +94,16 @@ class Lab:
             yield
 
     # -- up / down ------------------------------------------------------------
-    def up(self, progress: Progress = _quiet, topology: str | None = None) -> None:
-        """Start the lab; ``topology`` chooses its database servers (topology.py; default the pair)."""
+    def up(
+        self,
+        progress: Progress = _quiet,
+        topology: str | None = None,
+        alert_webhook: str | None = None,
+        alert_token: str | None = None,
+    ) -> None:
+        """Start the lab; ``topology`` chooses its database servers (topology.py; default the pair).
+        ``alert_webhook``: Alertmanager also posts every alert there (incidentctl watch), with ``alert_token``
+        as its bearer token; a lab that is already up takes it too (``set_alert_webhook``)."""
         topo = topologies.get(topology)
         with self.locked():
             st = self.state()
@@ -109,6 +117,8 @@ class Lab:
                 dead = [r.name for r in self.procs.records() if not r.running]
                 if not dead:
                     progress("the lab is already up")
+                    if alert_webhook is not None:
+                        self._alert_webhook(alert_webhook, alert_token, progress)
                     return
                 raise LabInputError(
                     f"the lab is up but {', '.join(dead)} is not running (an injected fault?): "
@@ -129,12 +139,14 @@ class Lab:
                 started_at=time.time(),
                 faults=[],
                 topology=topo.name,
+                alert_webhook=alert_webhook or None,
             )
             # The inventory reads the servers and clusters of any other topology from here (the pair's are
             # written in inventories/lab, as they always were).
             extra = {} if topo.is_default else topologies.inventory(topo, self.cfg.ports, HOST)
             st = {k: v for k, v in self.state().items() if k not in ("databases", "database_clusters")}
             write_json(self.cfg.state_file, {**st, **state, **extra})
+            self._webhook = {"url": alert_webhook, "token": alert_token} if alert_webhook else None
             t0 = time.monotonic()
             try:
                 self._start_all(secrets, progress, topo)
@@ -149,6 +161,20 @@ class Lab:
     @property
     def topology(self) -> topologies.Topology:
         return mariadb.lab_topology(self.cfg)
+
+    def set_alert_webhook(self, url: str | None, token: str | None = None, progress: Progress = _quiet) -> None:
+        """Route every alert to ``url`` too (None: to the HTTP sink only), on the running Alertmanager."""
+        with self.locked():
+            self.require_up()
+            self._alert_webhook(url, token, progress)
+
+    def _alert_webhook(self, url: str | None, token: str | None, progress: Progress) -> None:
+        if url and not url.startswith(("http://", "https://")):
+            raise LabInputError(f"alert webhook {url!r} is not an http(s) URL")
+        monitoring.write_alertmanager_config(self.cfg, {"url": url, "token": token} if url else None)
+        monitoring.reload_alertmanager(self.cfg)
+        self._save(alert_webhook=url or None)
+        progress(f"alertmanager routes every alert to the HTTP sink{' and ' + url if url else ''}")
 
     def _check_ports(self) -> None:
         for name, port in sorted(self.cfg.ports.items(), key=lambda kv: kv[1]):
@@ -165,7 +191,7 @@ class Lab:
             progress(f"{label} ({time.monotonic() - t:.1f}s)")
 
         # Slow starters first, so they warm up while the databases come up.
-        step("monitoring started", lambda: monitoring.start(self.cfg, self.procs))
+        step("monitoring started", lambda: monitoring.start(self.cfg, self.procs, getattr(self, "_webhook", None)))
         # The clusters' pods start while the databases come up; they turn ready once the primary answers.
         db = cluster.db_params(self.cfg, secrets)
         step("kubernetes regions and load balancers started", lambda: cluster.start(self.cfg, self.procs, db))

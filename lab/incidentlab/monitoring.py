@@ -4,12 +4,14 @@ Prometheus scrapes itself, the database exporter, the services' pods (file_sd ta
 that the lab cluster writes to ``prometheus/targets/pods-*.json``) and the cluster's
 state metrics (``prometheus/targets/kube-*.json``). Alert rules are the ones the
 runbook's triage needs. Alertmanager routes every alert to the HTTP sink at
-``/alertmanager``, at once (group_wait 0s).
+``/alertmanager``, at once (group_wait 0s), and also to ``incidentctl watch`` when the lab
+has an alert webhook (``lab up --alert-webhook URL``, ``lab alert-webhook URL``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import urllib.error
@@ -27,7 +29,8 @@ SCRAPE_INTERVAL = "2s"
 RULES_FILE = Path(__file__).with_name("data") / "alert_rules.yml"
 
 
-def write_configs(cfg: LabConfig) -> None:
+def write_configs(cfg: LabConfig, webhook: dict | None = None) -> None:
+    """``webhook``: {"url": ..., "token": ...} of an extra receiver of every alert (incidentctl watch)."""
     prom = cfg.path("prometheus")
     (prom / "targets").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(RULES_FILE, prom / "rules.yml")
@@ -48,8 +51,23 @@ def write_configs(cfg: LabConfig) -> None:
     }
     (prom / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
+    write_alertmanager_config(cfg, webhook)
+
+
+def write_alertmanager_config(cfg: LabConfig, webhook: dict | None = None) -> None:
     am = cfg.path("alertmanager")
     am.mkdir(parents=True, exist_ok=True)
+    webhooks = [{"url": cfg.url("sink-http", "/alertmanager"), "send_resolved": True}]
+    if webhook and webhook.get("url"):
+        extra = {"url": webhook["url"], "send_resolved": True}
+        if webhook.get("token"):
+            token_file = am / "webhook-token"
+            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(webhook["token"])
+            # Alertmanager sends it as `Authorization: Bearer <token>`; the config names only the file.
+            extra["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}}
+        webhooks.append(extra)
     am_config = {
         "route": {
             "receiver": "lab-webhook",
@@ -61,15 +79,15 @@ def write_configs(cfg: LabConfig) -> None:
         "receivers": [
             {
                 "name": "lab-webhook",
-                "webhook_configs": [{"url": cfg.url("sink-http", "/alertmanager"), "send_resolved": True}],
+                "webhook_configs": webhooks,
             }
         ],
     }
     (am / "alertmanager.yml").write_text(yaml.safe_dump(am_config, sort_keys=False))
 
 
-def start(cfg: LabConfig, procs: ProcessTable) -> None:
-    write_configs(cfg)
+def start(cfg: LabConfig, procs: ProcessTable, webhook: dict | None = None) -> None:
+    write_configs(cfg, webhook)
     start_prometheus(cfg, procs)
     start_alertmanager(cfg, procs)
 
@@ -154,4 +172,28 @@ def alertmanager_summary(cfg: LabConfig) -> tuple[bool, str]:
         alerts = http_json(cfg.url("alertmanager", "/api/v2/alerts"))
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return False, f"not answering ({exc})"
-    return True, f"{len(alerts)} active alert(s), routed to the HTTP sink"
+    extra = alert_webhook(cfg)
+    return True, f"{len(alerts)} active alert(s), routed to the HTTP sink" + (f" and {extra}" if extra else "")
+
+
+def alert_webhook(cfg: LabConfig) -> str | None:
+    """The extra webhook Alertmanager's config names (incidentctl watch), if any."""
+    try:
+        config = yaml.safe_load(cfg.path("alertmanager", "alertmanager.yml").read_text())
+        hooks = config["receivers"][0]["webhook_configs"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    return hooks[1]["url"] if len(hooks) > 1 else None
+
+
+def reload_alertmanager(cfg: LabConfig) -> None:
+    req = urllib.request.Request(cfg.url("alertmanager", "/-/reload"), method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            resp.read()
+    except urllib.error.HTTPError as exc:
+        raise LabError(
+            f"alertmanager refused its new configuration: {exc.read().decode(errors='replace')[:200]}"
+        ) from None
+    except OSError as exc:
+        raise LabError(f"alertmanager did not answer its reload ({exc})") from None
