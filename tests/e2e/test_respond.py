@@ -135,7 +135,9 @@ def test_region_down_is_p0_and_traffic_moves_to_the_secondary_region(own_lab, ct
     assert switch["changed"] and "secondary" in switch["summary"]
 
 
-def test_slow_service_is_p1_and_is_scaled_up(own_lab, ctl_env):
+def test_slow_service_is_p1_and_is_scaled_up_and_not_called_healthy_while_still_slow(own_lab, ctl_env):
+    """P1 scales only the slow service. The lab's fault makes its new pods slow too, so scaling cannot heal it:
+    the summary says it is still slow (exit 1), it does not list it as healthy."""
     own_lab.break_fault("service-slow", "payment-service")
 
     def latency_alert():
@@ -143,8 +145,11 @@ def test_slow_service_is_p1_and_is_scaled_up(own_lab, ctl_env):
         return any(a["labels"]["alertname"] == "HighLatency" and a["state"] == "firing" for a in alerts)
 
     wait_for(latency_alert, 120, "HighLatency to fire")
-    doc, inc = respond(ctl_env, "--yes")
+    doc, inc = respond(ctl_env, "--yes", rc=1)
     assert doc["severity"] == "P1" and any("HighLatency" in r for r in doc["reasons"])
+    assert doc["verified"] is False and doc["status"] == "open"
+    assert "payment-service" not in doc["healthy"]
+    assert any(u.startswith("still slow: ") and "/payment-service/" in u for u in doc["unhealthy"]), doc["unhealthy"]
     for region in REGIONS:
         apps = client.AppsV1Api(api(own_lab, region))
         assert apps.read_namespaced_deployment("payment-service", NS).spec.replicas > 2

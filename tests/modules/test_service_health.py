@@ -209,3 +209,25 @@ def test_input_errors_are_refused_before_checking(lab):
     assert res["failed"] and "'required' names checks that are not given: b" in res["msg"]
     res = run_module("service_health", {"databases": [{"name": "db", "login_port": 1}]})
     assert res["failed"] and "needs login_user" in res["msg"]
+
+
+def test_an_answer_slower_than_its_objective_is_slow_not_up(lab):
+    """A service that answers its business path, but slower than the inventory's objective, is degraded:
+    SLOW, named apart, and not retried into an UP one."""
+    with TinyServer(lambda m, p, b: actuator("UP"), delay=0.3) as srv:
+        res = run_module(
+            "service_health",
+            {
+                "endpoints": [
+                    {"name": "slow", "url": srv.url("/api/records"), "max_latency_ms": 100},
+                    {"name": "fast enough", "url": srv.url("/api/records"), "max_latency_ms": 5000},
+                ],
+                "retries": 2,
+                "fail_on": "never",
+            },
+        )
+    checks = {c["name"]: c for c in res["checks"]}
+    assert checks["slow"]["status"] == "SLOW" and checks["slow"]["attempts"] == 1
+    assert "over its objective of 100 ms: slow" in checks["slow"]["error"]
+    assert checks["fast enough"]["status"] == "UP"
+    assert res["summary"]["slow_names"] == ["slow"] and res["summary"]["down_names"] == ["slow"]

@@ -28,6 +28,7 @@ from ansible_collections.incident.response.plugins.module_utils.web import HttpE
 
 UP = "UP"
 DOWN = "DOWN"
+SLOW = "SLOW"  # answered as expected, but slower than its objective (max_latency_ms)
 
 HTTP_DEFAULTS = dict(
     method="GET",
@@ -38,6 +39,7 @@ HTTP_DEFAULTS = dict(
     parse="auto",
     headers=None,
     region=None,
+    max_latency_ms=None,
 )
 DB_DEFAULTS = dict(check="sql", login_port=3306, connect_timeout=5.0, retries=1, retry_delay=0.5, region=None)
 
@@ -69,6 +71,7 @@ def _new_result(name, kind, target, region):
         failing_components=[],
         error=None,
         timed_out=False,
+        slow=False,
     )
 
 
@@ -107,7 +110,9 @@ def read_actuator(data):
 # -- one HTTP endpoint ------------------------------------------------------------------
 def _http_attempt(res, ep, validate_certs, timeout):
     """One try within ``timeout`` seconds; fills ``res`` and returns True when the endpoint is UP."""
-    res.update(http_status=None, health=None, components={}, failing_components=[], error=None, timed_out=False)
+    res.update(
+        http_status=None, health=None, components={}, failing_components=[], error=None, timed_out=False, slow=False
+    )
     start = time.monotonic()
     try:
         resp = request(
@@ -149,6 +154,13 @@ def _http_attempt(res, ep, validate_certs, timeout):
     if problems:
         res["error"] = "; ".join(problems)
         return False
+    if ep.get("max_latency_ms") and res["latency_ms"] > ep["max_latency_ms"]:
+        res["error"] = (
+            f"{res['target']} answered in {res['latency_ms']:.0f} ms, over its objective of "
+            f"{ep['max_latency_ms']} ms: slow"
+        )
+        res["slow"] = True
+        return False
     return True
 
 
@@ -178,6 +190,9 @@ def _attempts(res, spec, timeout, deadline, what, attempt):
         if attempt(cap(deadline, timeout)):
             res["status"] = UP
             return res
+        res["status"] = SLOW if res.get("slow") else DOWN
+        if res.get("slow"):
+            break  # it answered: slowness is the finding, not a lost packet to retry
         if n <= retries:
             time.sleep(cap(deadline, spec["retry_delay"]))
     if res["timed_out"]:
@@ -287,6 +302,7 @@ def summarize(checks):
         down_names=down,
         timed_out=len(timed_out),
         timed_out_names=timed_out,
+        slow_names=[c["name"] for c in checks if c["status"] == SLOW],
         regions=regions,
     )
 
@@ -355,6 +371,7 @@ def argument_spec():
         method=dict(type="str", choices=["GET", "HEAD"], default="GET"),
         headers=dict(type="dict"),
         parse=dict(type="str", choices=["auto", "actuator", "none"]),
+        max_latency_ms=dict(type="int"),
     )
     database = dict(
         name=dict(type="str", required=True),

@@ -75,6 +75,12 @@ options:
         description: How to read the body. Default O(parse).
         type: str
         choices: [auto, actuator, none]
+      max_latency_ms:
+        description:
+          - A response-time objective. An answer as expected but slower than this is V(SLOW), not V(UP) (a
+            service that answers its health check fast but its business path slowly is degraded, not healthy).
+            A slow answer is not retried into an UP one.
+        type: int
   databases:
     description:
       - Databases to check like the runbook's C(mysql -e "SELECT 1").
@@ -265,7 +271,7 @@ checks:
       type: str
       sample: primary
     status:
-      description: V(UP) or V(DOWN).
+      description: V(UP), V(DOWN), or V(SLOW) (answered as expected, slower than its O(endpoints[].max_latency_ms)).
       type: str
       sample: DOWN
     http_status:
@@ -330,7 +336,7 @@ summary:
       elements: str
       sample: [user-service, db-replica]
     down_names:
-      description: Names of the checks DOWN.
+      description: Names of the checks not UP (DOWN or SLOW).
       type: list
       elements: str
       sample: [order-service, db-primary]
@@ -343,6 +349,11 @@ summary:
       type: list
       elements: str
       sample: [db-primary]
+    slow_names:
+      description: Names of the checks SLOW (over their response-time objective).
+      type: list
+      elements: str
+      sample: [payment-service]
     regions:
       description: Per region label, C(total), C(up), C(down) and C(down_names). Only checks with a region count.
       type: dict
