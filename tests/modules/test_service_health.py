@@ -219,8 +219,8 @@ def test_an_answer_slower_than_its_objective_is_slow_not_up(lab):
             "service_health",
             {
                 "endpoints": [
-                    {"name": "slow", "url": srv.url("/api/records"), "max_latency_ms": 100},
-                    {"name": "fast enough", "url": srv.url("/api/records"), "max_latency_ms": 5000},
+                    {"name": "slow", "url": f"{srv.url}/api/records", "max_latency_ms": 100},
+                    {"name": "fast enough", "url": f"{srv.url}/api/records", "max_latency_ms": 5000},
                 ],
                 "retries": 2,
                 "fail_on": "never",
