@@ -14,10 +14,7 @@ variable ``confirm_destructive`` is true; the controller lists them as the plan.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -25,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ansible_runner
-from ansible.release import __version__ as ansible_version
 
-from . import contracts
+from . import cache, contracts
 from .errors import BadInput, ProcedureFailed, Refused
 from .executor import Executor
 from .project import Project
@@ -192,30 +188,13 @@ def destructive_steps(ctx: Context, playbook: str) -> list[str]:
     same list, and any edit lists again.
     """
     path = ctx.project.playbook(playbook)
-    cache = _cache_dir() / f"destructive-steps-{_playbooks_key(ctx.project, path)}.json"
-    with contextlib.suppress(OSError, ValueError):
-        steps = json.loads(cache.read_text())
-        if isinstance(steps, list) and all(isinstance(s, str) for s in steps):
-            return steps
-    steps = _list_destructive(ctx, path)
-    with contextlib.suppress(OSError):
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(steps))
-        tmp.replace(cache)
-    return steps
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "incidentctl"
-
-
-def _playbooks_key(project: Project, path: Path) -> str:
-    digest = hashlib.sha256(f"{path.name}\0{ansible_version}\0".encode())
-    for f in sorted(p for p in project.playbooks.rglob("*") if p.is_file()):
-        digest.update(f"{f.relative_to(project.playbooks)}\0".encode())
-        digest.update(f.read_bytes())
-    return digest.hexdigest()[:24]
+    key = cache.content_key([ctx.project.playbooks], path.name)
+    return cache.cached(
+        "destructive-steps",
+        key,
+        lambda: _list_destructive(ctx, path),
+        lambda steps: isinstance(steps, list) and all(isinstance(s, str) for s in steps),
+    )
 
 
 def _list_destructive(ctx: Context, path: Path) -> list[str]:

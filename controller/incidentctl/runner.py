@@ -16,7 +16,7 @@ from pathlib import Path
 
 import ansible_runner
 
-from . import supervise
+from . import cache, supervise
 from .errors import BadInput
 from .executor import Executor, NodeLost, never_cancel  # noqa: F401 - flow imports never_cancel from here
 from .project import Project
@@ -254,7 +254,20 @@ def _last_error(run_dir: Path) -> str:
 
 
 def check_inventory(project: Project, inventory: Path) -> dict:
-    """Parse the inventory with ansible-inventory; a broken one is bad input, said in one line."""
+    """Parse the inventory with ansible-inventory; a broken one is bad input, said in one line.
+
+    ansible-inventory shows the variables as written (it templates nothing), so the answer depends only on
+    the inventory's files: an unchanged inventory is not parsed again (an Ansible start less per command).
+    """
+    key = cache.content_key([inventory], str(inventory))
+    return cache.cached("inventory", key, lambda: _parse_inventory(project, inventory), _has_hosts)
+
+
+def _has_hosts(data) -> bool:
+    return isinstance(data, dict) and bool(data.get("_meta", {}).get("hostvars"))
+
+
+def _parse_inventory(project: Project, inventory: Path) -> dict:
     out, err = ansible_runner.get_inventory(
         action="list",
         inventories=[str(inventory)],
