@@ -369,16 +369,6 @@ class Incident:
                 n += 1
 
     # -- who works on it -----------------------------------------------------------
-    def running_owner_gone(self) -> bool:
-        """The record says a run is going on, but nobody holds the incident's lock."""
-        if (self.refresh().data.get("run") or {}).get("state") != "running":
-            return False
-        try:
-            with open(self.path / ".lock", "a+") as fh:
-                return _try_flock(fh)  # closing the file releases it again
-        except OSError:
-            return False
-
     def run_owner_alive(self) -> bool:
         """Read-only liveness of the run incident.json calls ``running`` (for followers, which must not
         write the record nor take its lock): its lock is held, in /proc/locks; where the kernel cannot
@@ -396,11 +386,24 @@ class Incident:
         return not isinstance(beat, (int, float)) or now() - beat < 5 * HEARTBEAT_SECONDS
 
     def mark_if_interrupted(self) -> bool:
-        """Mark a run whose owner is gone as interrupted (once); True when it was."""
-        if not self.running_owner_gone():
+        """Mark a run whose owner is gone as interrupted (once); True when it was.
+
+        The state is read again while holding the lock: a run that finished between a first look and
+        the lock is not taken for a dead one.
+        """
+        if (self.refresh().data.get("run") or {}).get("state") != "running":
             return False
-        self._interrupted(self.data.get("run") or {}, "its process is gone")
-        return True
+        try:
+            with open(self.path / ".lock", "a+") as fh:
+                if not _try_flock(fh):
+                    return False  # its owner holds it: alive
+                run = self.refresh().data.get("run") or {}
+                if run.get("state") != "running":
+                    return False
+                self._interrupted(run, "its process is gone")
+                return True  # closing the file releases the lock
+        except OSError:
+            return False
 
     def _interrupted(self, run: dict, why: str) -> None:
         last = self.last_step()
