@@ -297,7 +297,7 @@ class AutoStart:
             raise self.waiting(inc, describe_pause(pause_doc) + " (`incidentctl watch resume`)", steps)
         classification = {}
         with contextlib.suppress(OSError, ValueError):
-            classification = json.loads((inc.path / "triage" / "triage.json").read_text()).get("classification") or {}
+            classification = json.loads((inc.path / "triage" / "findings.json").read_text()).get("classification") or {}
         decision = decide(self.policy, classification, read_history(self.root, self.inventory), destructive=bool(steps))
         self.decision = decision
         inc.log(

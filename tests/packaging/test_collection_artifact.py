@@ -49,16 +49,19 @@ def test_the_artifact_packs_the_collection_without_test_output_or_caches(artifac
 
 def test_the_artifact_installs_into_a_clean_path_where_ansible_doc_lists_every_module(artifact, tmp_path):
     path = tmp_path / "collections"
-    _run(
-        str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p", str(path), str(artifact), cwd=tmp_path
-    )
-    assert (path / "ansible_collections" / "incident" / "response" / "MANIFEST.json").exists()
     (tmp_path / "ansible.cfg").write_text("[defaults]\n")  # none of the checkout's settings
+    # Only the clean path: with the checkout's collection on the path (scripts/test exports it), galaxy would
+    # find incident.response "already installed" and install nothing.
     env = {
         "ANSIBLE_COLLECTIONS_PATH": str(path),
         "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
     }
+    _run(
+        str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p", str(path), str(artifact),
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert (path / "ansible_collections" / "incident" / "response" / "MANIFEST.json").exists()
     listed = _run(str(BIN / "ansible-doc"), "-l", "incident.response", cwd=tmp_path, env=env).stdout
     modules = {p.stem for p in (COLLECTION / "plugins" / "modules").glob("*.py") if p.name != "__init__.py"}
     assert {ln.split()[0] for ln in listed.splitlines() if ln.strip()} == {f"incident.response.{m}" for m in modules}

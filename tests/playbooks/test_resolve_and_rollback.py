@@ -183,4 +183,5 @@ def test_a_changes_file_that_breaks_its_contract_stops_the_rollback_naming_it(la
     run = run_playbook("rollback", lab, {"incident_dir": str(tmp_path), "confirm_destructive": True})
     assert not run.ok
     failed = next(r for r in run.results if r["status"] == "failed")
-    assert f"{bad} does not fit its contract (changes)" in failed["res"]["msg"], failed["res"]["msg"]
+    items = [i.get("msg", "") for i in failed["res"].get("results") or []] or [failed["res"]["msg"]]
+    assert any(f"{bad} does not fit its contract (changes)" in m for m in items), failed["res"]
