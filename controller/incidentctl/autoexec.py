@@ -195,16 +195,13 @@ def add_history(root: Path, inventory: str, **entry) -> None:
         os.close(fd)
 
 
-def failovers_done(outcome: dict) -> list[str]:
-    """The kinds of failover a procedure's outcome says it made (its ``previous``: what rollback would undo)."""
-    previous = outcome.get("previous") or {}
-    kinds = []
-    database = previous.get("database") or {}
-    if database.get("promoted"):
-        kinds.append("database")
-    if previous.get("traffic"):
-        kinds.append("traffic")
-    return kinds
+FAILOVER_MODULES = {"database": "incident.response.mysql_promote", "traffic": "incident.response.traffic_failover"}
+
+
+def failovers_done(changes: list[dict]) -> list[str]:
+    """The kinds of failover a procedure made: its task results that changed (RunResult.changes) by module."""
+    made = {c.get("module") for c in changes if c.get("changed")}
+    return [kind for kind, module in FAILOVER_MODULES.items() if module in made]
 
 
 # -- the pause switch ---------------------------------------------------------------------------
@@ -322,11 +319,11 @@ class AutoStart:
             waiting_for=f"the platform was busy when the alert came ({message}): {command}",
         )
 
-    def finished(self, inc: Incident, outcome: dict) -> None:
+    def finished(self, inc: Incident, changes: list[dict]) -> None:
         """Keep the failovers an automatic procedure made: they start the block period of their kind."""
         if self.decision is None or not self.decision.run:
             return
-        for kind in failovers_done(outcome):
+        for kind in failovers_done(changes):
             add_history(self.root, self.inventory, type="failover", kind=kind, incident=inc.id)
             inc.log(
                 "automatic failover recorded",

@@ -427,7 +427,7 @@ def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str
         raise
     res = flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
     if ctx.auto is not None:
-        ctx.auto.finished(inc, json.loads((inc.path / "outcomes" / f"{res.name}.json").read_text()))
+        ctx.auto.finished(inc, res.changes)
     return res
 
 

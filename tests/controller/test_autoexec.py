@@ -88,13 +88,13 @@ def test_a_malformed_policy_is_bad_input_in_one_line(value, says):
     assert says in str(err.value) and "\n" not in str(err.value)
 
 
-def test_the_failovers_a_procedure_made_come_from_its_outcome():
-    assert autoexec.failovers_done({"previous": {"database": {"promoted": "db-replica"}, "traffic": "primary"}}) == [
-        "database",
-        "traffic",
-    ]
-    assert autoexec.failovers_done({"previous": {"database": None, "traffic": None}}) == []
-    assert autoexec.failovers_done({}) == []
+def test_the_failovers_a_procedure_made_come_from_the_tasks_that_changed():
+    promote = {"module": "incident.response.mysql_promote", "changed": True}
+    switch = {"module": "incident.response.traffic_failover", "changed": True}
+    restart = {"module": "incident.response.workload_restart", "changed": True}
+    assert autoexec.failovers_done([promote, restart, switch]) == ["database", "traffic"]
+    assert autoexec.failovers_done([restart, {**promote, "changed": False}]) == []
+    assert autoexec.failovers_done([]) == []
 
 
 def test_history_and_pause_live_in_the_incidents_directory(tmp_path):
