@@ -244,6 +244,12 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         uri = url.path
         self.delayed_ms = 0
+        # The body is read before any answer: one left unread on a kept-alive connection (nginx's upstream
+        # keepalive) would be taken for the start of the next request, which then fails as "{}POST" (501).
+        try:
+            self.rfile.read(max(0, int(self.headers.get("Content-Length") or 0)))
+        except ValueError:  # no length to trust: this connection cannot carry another request
+            self.close_connection = True
         if CONFIG["delay"] and uri.startswith("/api/"):
             # A slow service is slow at its business endpoints; health and metrics stay fast, as
             # when a downstream dependency is slow (and Prometheus can still scrape it).
@@ -296,9 +302,6 @@ class Handler(BaseHTTPRequestHandler):
                         self._send(200, {"table": table, "rows": rows}, "application/json")
                         return 200
                     if method == "POST":
-                        length = int(self.headers.get("Content-Length") or 0)
-                        if length:
-                            self.rfile.read(length)
                         cur.execute(insert, values())
                         row_id = cur.lastrowid
                         self._send(201, {"table": table, "id": row_id, "db_host": CONFIG["db_host"]})

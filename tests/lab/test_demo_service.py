@@ -130,6 +130,25 @@ def test_read_only_database_makes_health_down_with_the_reason(service):
     assert "read-only" in body["components"]["db"]["details"]["error"]
 
 
+def test_a_refused_write_leaves_its_kept_alive_connection_usable(service):
+    """nginx keeps upstream connections alive: a POST answered with an error must not leave its body
+    unread, or the next request on the connection starts with it and fails (was: 501 "{}POST")."""
+    import http.client
+
+    base, _ = service(DB_PORT=str(_free_port()))  # nothing listens there: every write is refused with 503
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=5)
+    try:
+        for _ in range(2):
+            conn.request("POST", "/api/records", body=b'{"note": "kept alive"}')
+            resp = conn.getresponse()
+            body = json.loads(resp.read())
+            assert resp.status == 503 and "OperationalError" in body["error"], (resp.status, body)
+        conn.request("GET", "/actuator/health")
+        assert conn.getresponse().status == 503
+    finally:
+        conn.close()
+
+
 def _read_until(proc, done, timeout: float) -> str:
     """The process's stdout as it comes (read from the pipe itself, so that nothing waits in a buffer that
     select cannot see), until ``done(lines)``; an assertion error at the deadline."""
