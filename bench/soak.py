@@ -10,7 +10,9 @@ Rotates the faults ``db-primary-down``, ``db-primary-partitioned``, ``region-dow
   double-writer window (must be 0).
 
 Per drill: acknowledged rows lost (missing on the primary after the response; counted apart when
-the replica had never received them, which asynchronous replication allows), double-writer
+the replica had never received them, which asynchronous replication allows: a writer's rows reach
+the replica in the order they were acknowledged, so the missing rows acknowledged before the fault
+and after the last one the new primary has are the ones never received), double-writer
 samples, promotions refused and why, the exit code, and the time from the response's start to the
 first write the application accepted. Not part of CI: run it by hand.
 
@@ -58,8 +60,9 @@ class Writers(threading.Thread):
     def __init__(self, lab: Lab):
         super().__init__(daemon=True)
         self.lab, self.stop = lab, threading.Event()
-        self.app_acked: list[int] = []  # ids of the orders the application acknowledged
-        self.db_acked: list[str] = []
+        # (acknowledged at, what): the orders the application acknowledged, the rows written straight to the primary
+        self.app_acked: list[tuple[float, int]] = []
+        self.db_acked: list[tuple[float, str]] = []
         self.first_app_write_after: dict[float, float] = {}
         self.since: float | None = None
 
@@ -70,7 +73,7 @@ class Writers(threading.Thread):
             n += 1
             order = post_order(glob)
             if order is not None:
-                self.app_acked.append(order)
+                self.app_acked.append((time.monotonic(), order))
                 if self.since is not None and self.since not in self.first_app_write_after:
                     self.first_app_write_after[self.since] = time.monotonic()
             mark = f"soak-db-{n}"
@@ -78,7 +81,7 @@ class Writers(threading.Thread):
                 conn = conn or connect(self.lab, "db-primary")
                 with conn.cursor() as cur:
                     cur.execute("INSERT INTO heartbeat (source) VALUES (%s)", (mark,))
-                self.db_acked.append(mark)
+                self.db_acked.append((time.monotonic(), mark))
             except pymysql.MySQLError:
                 conn = None
             time.sleep(0.02)
@@ -118,8 +121,16 @@ class Sampler(threading.Thread):
             time.sleep(0.05)
 
 
-def missing(lab: Lab, sources: list[str], orders: list[int]) -> tuple[int, int]:
-    """(heartbeat rows, orders) acknowledged but absent on the platform's primary (whichever it is now)."""
+def lost(acked: list[tuple[float, object]], have: set, fault_at: float) -> tuple[int, int]:
+    """(lost, never received) of one writer's acknowledged rows, given what the primary has now."""
+    before = [x for t, x in acked if t < fault_at]
+    last_kept = max((i for i, x in enumerate(before) if x in have), default=-1)
+    unreceived = sum(1 for x in before[last_kept + 1 :] if x not in have)
+    return sum(1 for _, x in acked if x not in have) - unreceived, unreceived
+
+
+def missing(lab: Lab, writers: Writers, fault_at: float) -> dict:
+    """Acknowledged rows absent on the platform's primary (whichever it is now), per writer."""
     for name in ("db-replica", "db-primary"):
         try:
             with connect(lab, name, "admin", 2.0) as conn, conn.cursor() as cur:
@@ -130,13 +141,13 @@ def missing(lab: Lab, sources: list[str], orders: list[int]) -> tuple[int, int]:
                 have_sources = {r[0] for r in cur.fetchall()}
                 cur.execute("SELECT id FROM orders")
                 have_orders = {r[0] for r in cur.fetchall()}
-                return (
-                    len([s for s in sources if s not in have_sources]),
-                    len([o for o in orders if o not in have_orders]),
-                )
         except pymysql.MySQLError:
             continue
-    return len(sources), len(orders)
+        app = lost(writers.app_acked, have_orders, fault_at)
+        db = lost(writers.db_acked, have_sources, fault_at)
+        return {"app": app, "db": db, "acked": len(writers.app_acked) + len(writers.db_acked)}
+    n = len(writers.app_acked) + len(writers.db_acked)
+    return {"app": (len(writers.app_acked), 0), "db": (len(writers.db_acked), 0), "acked": n}
 
 
 def drill(fault: str, base: int) -> dict:
@@ -148,6 +159,7 @@ def drill(fault: str, base: int) -> dict:
             writers.start()
             sampler.start()
             time.sleep(2.0)  # some acknowledged rows before the fault
+            fault_at = time.monotonic()
             for f in fault.split("+"):
                 if f == "db-primary-down" and "replica-lag" in fault:
                     time.sleep(2.0)  # rows received but not applied
@@ -155,6 +167,8 @@ def drill(fault: str, base: int) -> dict:
                     with mariadb.admin(lab.cfg, "db-replica", lab.secrets()) as conn:
                         mariadb.execute(conn, ["STOP SLAVE IO_THREAD", "SET GLOBAL slave_net_timeout = 5",
                                                "START SLAVE IO_THREAD"])  # fmt: skip
+                if f != "replica-lag":
+                    fault_at = time.monotonic()
                 lab.break_fault(f)
             start = time.monotonic()
             writers.since = start
@@ -171,15 +185,16 @@ def drill(fault: str, base: int) -> dict:
             doc = json.loads(res.stdout) if res.stdout.strip().startswith("{") else {}
             refused = [f for f in doc.get("failures") or [] if "refusing to promote" in f]
             first = writers.first_app_write_after.get(start)
-            db_lost, app_lost = missing(lab, writers.db_acked, writers.app_acked)
+            gone = missing(lab, writers, fault_at)
             return {
                 "fault": fault,
                 "rc": res.returncode,
                 "status": doc.get("status"),
                 "took": round(took, 1),
                 "first write": None if first is None else round(first - start, 2),
-                "app rows lost": app_lost,
-                "db rows lost": db_lost,
+                "rows acknowledged": gone["acked"],
+                "rows lost": gone["app"][0] + gone["db"][0],
+                "never received": gone["app"][1] + gone["db"][1],
                 "double-writer samples": sampler.double,
                 "refused": refused,
             }
@@ -201,13 +216,14 @@ def main() -> None:
         print(json.dumps(row), file=sys.stderr, flush=True)
     print(f"\n{args.drills} drills, load {os.getloadavg()[0]:.1f}\n")
     print(
-        "| fault | exit | status | first write (s) | app rows lost | db rows lost | double-writer samples | refused |"
+        "| fault | exit | status | first write (s) | rows acknowledged | lost | never received by the replica "
+        "| double-writer samples | promotions refused |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         refused = "; ".join(r["refused"])[:120] or "-"
-        print(f"| {r['fault']} | {r['rc']} | {r['status']} | {r['first write']} | {r['app rows lost']} | "
-              f"{r['db rows lost']} | {r['double-writer samples']} | {refused} |")  # fmt: skip
+        print(f"| {r['fault']} | {r['rc']} | {r['status']} | {r['first write']} | {r['rows acknowledged']} | "
+              f"{r['rows lost']} | {r['never received']} | {r['double-writer samples']} | {refused} |")  # fmt: skip
 
 
 if __name__ == "__main__":
