@@ -127,10 +127,12 @@ def scratch(lab):
 
 @pytest.fixture
 def own_lab(tmp_path, request):
-    """``@pytest.mark.topology("replicas")`` brings it up with another database topology (`lab up --topology`)."""
+    """``@pytest.mark.topology("replicas")`` brings it up with another database topology (`lab up --topology`),
+    ``@pytest.mark.regions(3)`` with that many regions (`lab up --regions`)."""
     marker = request.node.get_closest_marker("topology")
+    regions = request.node.get_closest_marker("regions")
     lab = Lab.open(tmp_path / "lab", lab_port_base() + 1000)  # the claimed range's second half
-    lab.up(topology=marker.args[0] if marker else None)
+    lab.up(topology=marker.args[0] if marker else None, regions=regions.args[0] if regions else None)
     try:
         yield lab
     finally:

@@ -216,6 +216,18 @@ def parse(url: str | None) -> Executor:
     return SshExecutor(url=text, user=parts.username, host=parts.hostname, port=port, bin_dir=bin_dir)
 
 
+def _primary_region(hostvars: dict) -> str | None:
+    """The region that normally takes the traffic: ``primary_region``, or the first of ``region_preference`` when
+    primary_region is derived from it (ansible-inventory leaves templates unrendered)."""
+    primary = hostvars.get("primary_region")
+    if isinstance(primary, str) and "{{" not in primary:
+        return primary
+    preference = hostvars.get("region_preference")
+    if isinstance(preference, list) and preference and isinstance(preference[0], str) and "{{" not in preference[0]:
+        return preference[0]
+    return None
+
+
 def for_platform(hostvars: dict, explicit: str | None, region: str | None) -> Executor:
     """The executor of a command: ``--executor``, else the inventory's ``incident_executors`` entry for
     ``--region`` (default: the platform's primary region), else local."""
@@ -224,7 +236,7 @@ def for_platform(hostvars: dict, explicit: str | None, region: str | None) -> Ex
     table = hostvars.get("incident_executors") or {}
     if not isinstance(table, dict):
         raise BadInput("incident_executors in the inventory must map regions to executors (local or ssh://...)")
-    wanted = region or hostvars.get("primary_region")
+    wanted = region or _primary_region(hostvars)
     if region and region not in table:
         known = ", ".join(sorted(table)) or "none"
         raise BadInput(f"no executor for region {region!r} in the inventory's incident_executors (known: {known})")

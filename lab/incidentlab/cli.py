@@ -19,8 +19,8 @@ from .lab import Lab
 
 app = typer.Typer(
     help="Run the local lab: a MariaDB primary/replica pair (or more servers: up --topology), Prometheus, "
-    "Alertmanager, notification sinks, a two-region Kubernetes API with the demo services behind nginx load "
-    "balancers, with fault injection. "
+    "Alertmanager, notification sinks, a Kubernetes API per region (two, or three: up --regions) with the demo "
+    "services behind nginx load balancers, with fault injection. "
     "Everything binds 127.0.0.1; state lives in one lab directory.",
     no_args_is_help=True,
 )
@@ -138,10 +138,19 @@ def up(
             show_default=False,
         ),
     ] = None,
+    regions: Annotated[
+        int | None,
+        typer.Option(
+            "--regions",
+            help="Kubernetes regions to run, each with its load balancer: 2 (primary and secondary, the default) "
+            "or 3 (and tertiary). Traffic normally goes to primary.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Bring the lab up (idempotent: a running lab is left as it is)."""
     lab = Lab.open(lab_dir, port_base)
-    lab.up(progress=_progress, topology=topology)
+    lab.up(progress=_progress, topology=topology, regions=regions)
     _print_status(lab, as_json=False)
 
 
@@ -188,6 +197,7 @@ def _print_status(lab: Lab, as_json: bool) -> bool:
         "healthy": healthy,
         "port_base": lab.cfg.port_base,
         "topology": st.get("topology", "pair") if st else None,
+        "regions": list(lab.regions),
         "components": [c.as_dict() for c in comps],
         "faults": lab.active_faults(),
         "secrets_file": str(lab.cfg.secrets_file),
@@ -197,6 +207,7 @@ def _print_status(lab: Lab, as_json: bool) -> bool:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return healthy
     topo = f", {doc['topology']} topology" if doc["topology"] and doc["topology"] != "pair" else ""
+    topo += f", {len(doc['regions'])} regions" if len(doc["regions"]) != 2 else ""
     table = Table(title=f"lab {lab.cfg.lab_dir} ({doc['status']}{topo})", title_justify="left")
     for col in ("component", "kind", "address", "health", "detail"):
         table.add_column(col, overflow="fold")
@@ -211,7 +222,7 @@ def _print_status(lab: Lab, as_json: bool) -> bool:
     for f in doc["faults"]:
         out.print(f"[yellow]active fault:[/yellow] {f['name']}{' ' + f['arg'] if f.get('arg') else ''}")
     out.print(f"passwords: {doc['secrets_file']} (mode 0600)", highlight=False)
-    out.print(f"kubeconfig: {doc['kubeconfig']} (contexts primary, secondary)", highlight=False)
+    out.print(f"kubeconfig: {doc['kubeconfig']} (contexts {', '.join(doc['regions'])})", highlight=False)
     return healthy
 
 

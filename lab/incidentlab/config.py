@@ -28,6 +28,7 @@ PORT_OFFSETS: dict[str, int] = {
     "sink-http": 80,
     "lb-primary": 81,
     "lb-secondary": 82,
+    "lb-tertiary": 83,  # the third region's (`lab up --regions 3`)
     "prometheus": 90,
     "alertmanager": 93,
     "exporter": 104,
@@ -40,6 +41,7 @@ PORT_OFFSETS: dict[str, int] = {
     "payments-replica": 317,
     "kube-primary": 443,
     "kube-secondary": 444,
+    "kube-tertiary": 445,
 }
 # Pods of the lab cluster take ports from this range (offsets, inclusive start, exclusive end).
 POD_PORT_OFFSETS = (500, 1000)

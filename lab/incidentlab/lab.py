@@ -7,7 +7,7 @@ State lives in the lab directory:
   run/           one record per process (pid, process group, start time); the traffic pause files
   logs/          one log per component
   mariadb/ prometheus/ alertmanager/ sinks/   configs and what the sinks received
-  kubeconfig     contexts primary and secondary for the lab's two Kubernetes regions
+  kubeconfig     one context per Kubernetes region: primary, secondary (and tertiary with --regions 3)
   kube/ nginx/   pod logs of each region; the load balancers' configs and logs
   cache/         the MariaDB datadir template, reused across runs
 
@@ -30,6 +30,7 @@ from . import topology as topologies
 from .config import HOST, LabConfig, port_free, port_open, read_json, write_json
 from .errors import LabError, LabInputError
 from .kube import cluster
+from .kube import server as kube_server
 from .procs import ProcessTable
 
 Progress = Callable[[str], None]
@@ -100,11 +101,14 @@ class Lab:
         topology: str | None = None,
         alert_webhook: str | None = None,
         alert_token: str | None = None,
+        regions: int | None = None,
     ) -> None:
-        """Start the lab; ``topology`` chooses its database servers (topology.py; default the pair).
+        """Start the lab; ``topology`` chooses its database servers (topology.py; default the pair), ``regions``
+        how many Kubernetes regions it runs (2, the default: primary and secondary; 3 adds tertiary).
         ``alert_webhook``: Alertmanager also posts every alert there (incidentctl watch), with ``alert_token``
         as its bearer token; a lab that is already up takes it too (``set_alert_webhook``)."""
         topo = topologies.get(topology)
+        region_names = kube_server.region_names(regions)
         with self.locked():
             st = self.state()
             if st.get("status") == "up":
@@ -113,6 +117,12 @@ class Lab:
                     raise LabInputError(
                         f"the lab is up with the {running} topology; run `incidentctl lab down` before "
                         f"`lab up --topology {topo.name}`"
+                    )
+                running_regions = self.regions
+                if regions is not None and region_names != running_regions:
+                    raise LabInputError(
+                        f"the lab is up with {len(running_regions)} regions; run `incidentctl lab down` before "
+                        f"`lab up --regions {regions}`"
                     )
                 dead = [r.name for r in self.procs.records() if not r.running]
                 if not dead:
@@ -139,6 +149,7 @@ class Lab:
                 started_at=time.time(),
                 faults=[],
                 topology=topo.name,
+                regions=list(region_names),
                 alert_webhook=alert_webhook or None,
             )
             # The inventory reads the servers and clusters of any other topology from here (the pair's are
@@ -161,6 +172,11 @@ class Lab:
     @property
     def topology(self) -> topologies.Topology:
         return mariadb.lab_topology(self.cfg)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The lab's Kubernetes regions, in order (lab.json ``regions``; the inventory reads them there too)."""
+        return kube_server.lab_regions(self.cfg)
 
     def set_alert_webhook(self, url: str | None, token: str | None = None, progress: Progress = _quiet) -> None:
         """Route every alert to ``url`` too (None: to the HTTP sink only), on the running Alertmanager."""
@@ -204,7 +220,7 @@ class Lab:
         )
         step("database exporter started", lambda: self._start_python("exporter"))
         step("prometheus and alertmanager ready", lambda: monitoring.wait_ready(self.cfg, self.procs))
-        step("services ready in both regions", lambda: cluster.wait_ready(self.cfg, timeout=45))
+        step(f"services ready in {len(self.regions)} regions", lambda: cluster.wait_ready(self.cfg, timeout=45))
         step("traffic generator started", lambda: cluster.start_traffic(self.cfg, self.procs))
         step("every component answering", lambda: self._wait_answering(timeout=15))
 

@@ -121,7 +121,7 @@ def test_primary_database_and_primary_region_down_together_move_traffic_after_th
     assert secondary.data["db.port"] == str(own_lab.cfg.ports["db-replica"])
     late = [e for e in inc.timeline() if e.get("task", "").startswith("Fail traffic over") and e["changed"]]
     assert [e["task"] for e in late] == [
-        "Fail traffic over to the secondary region (2.1 step 3, after the database step)"
+        "Fail traffic over to the first region by preference that serves now (2.1 step 3, after the database step)"
     ]
     # The frozen primary region serves nobody now: re-pointing it is a follow-up, not a gap.
     assert doc["gaps"] == [] and any("point primary at the new primary" in n for n in doc["needs_human"])

@@ -1,6 +1,8 @@
 """The lab's cluster as the lab runs it: per region an emulator and an nginx load balancer,
-the global entry point, the traffic generator, and the kubeconfig (contexts ``primary`` and
-``secondary``, namespace ``microservices``) at ``<lab>/kubeconfig``.
+the global entry point, the traffic generator, and the kubeconfig (one context per region:
+``primary``, ``secondary`` and, with ``lab up --regions 3``, ``tertiary``; namespace
+``microservices``) at ``<lab>/kubeconfig``. The lab's regions are recorded in lab.json
+(``server.lab_regions``).
 
 Every process goes through the lab's ProcessTable (own session, lab marker), so
 ``lab down`` and ``ProcessTable.sweep`` find them and, through the emulator's process
@@ -28,7 +30,7 @@ from ..procs import ProcessTable
 from . import faults, lb
 from .controllers import PORT_ANNOTATION
 from .manifests import DbParams
-from .server import REGIONS
+from .server import ALL_REGIONS, lab_regions
 
 NAMESPACE = "microservices"
 # The lab's HPAs sync every 5 s (kube-controller-manager's default is 15 s) so that they act quickly.
@@ -44,7 +46,8 @@ def kubeconfig_path(cfg: LabConfig) -> Path:
     return cfg.path("kubeconfig")
 
 
-def write_kubeconfig(cfg: LabConfig, regions: tuple[str, ...] = REGIONS) -> Path:
+def write_kubeconfig(cfg: LabConfig, regions: tuple[str, ...] | None = None) -> Path:
+    regions = regions or lab_regions(cfg)
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -67,8 +70,8 @@ def write_kubeconfig(cfg: LabConfig, regions: tuple[str, ...] = REGIONS) -> Path
 
 
 def db_params(cfg: LabConfig, secrets: dict[str, str]) -> DbParams:
-    """Both regions' services write to the primary database until a failover changes db.host; in the
-    ``clusters`` topology payment-service writes to the payments cluster's primary."""
+    """Every region's services (two or three regions) write to the primary database until a failover changes
+    db.host; in the ``clusters`` topology payment-service writes to the payments cluster's primary."""
     topo = topologies.get((read_json(cfg.state_file) or {}).get("topology"))
     clusters = {
         c.name: {
@@ -142,8 +145,9 @@ def start_traffic(cfg: LabConfig, table: ProcessTable) -> None:
     )
 
 
-def start(cfg: LabConfig, table: ProcessTable, db: DbParams, regions: tuple[str, ...] = REGIONS) -> None:
-    """Start both regions and the global LB; returns once every API answers (pods may still be starting)."""
+def start(cfg: LabConfig, table: ProcessTable, db: DbParams, regions: tuple[str, ...] | None = None) -> None:
+    """Start every region and the global LB; returns once every API answers (pods may still be starting)."""
+    regions = regions or lab_regions(cfg)
     cfg.ensure_dir()
     faults.forget_regions_down(cfg)
     write_kubeconfig(cfg, regions)
@@ -226,9 +230,10 @@ def pods_up(cfg: LabConfig, region: str) -> tuple[bool, str]:
 
 
 def wait_ready(
-    cfg: LabConfig, regions: tuple[str, ...] = REGIONS, timeout: float = 60.0, pods_first: bool = False
+    cfg: LabConfig, regions: tuple[str, ...] | None = None, timeout: float = 60.0, pods_first: bool = False
 ) -> None:
     """Wait until each region is ready; with ``pods_first``, until its pods answer UP themselves first."""
+    regions = regions or lab_regions(cfg)
     deadline = time.monotonic() + timeout
     for region in regions:
         while True:
@@ -242,8 +247,9 @@ def wait_ready(
             time.sleep(0.2)
 
 
-def stop(cfg: LabConfig, table: ProcessTable, regions: tuple[str, ...] = REGIONS) -> None:
+def stop(cfg: LabConfig, table: ProcessTable, regions: tuple[str, ...] | None = None) -> None:
     """Stop the cluster's processes (a frozen region is thawed first, so SIGTERM acts at once)."""
+    regions = regions or lab_regions(cfg)
     faults.thaw_regions(cfg, table)
     for name in ("traffic", "lb-global", *[f"lb-{r}" for r in regions], *[f"kube-{r}" for r in regions]):
         table.stop(name, timeout=8.0)
@@ -257,7 +263,7 @@ Check = Callable[[], tuple[bool, str]]
 def components(cfg: LabConfig) -> list[tuple[str, str, str, str, Check]]:
     """(name, kind, address, process, check) of each cluster component, for the lab's status."""
     out: list[tuple[str, str, str, str, Check]] = []
-    for region in REGIONS:
+    for region in lab_regions(cfg):
         kube, lbname = f"kube-{region}", f"lb-{region}"
         out.append((kube, "kubernetes", cfg.url(kube), kube, lambda r=region: _check_api(cfg, r)))
         out.append((lbname, "load balancer", cfg.url(lbname), lbname, lambda n=lbname: _check_lb(cfg, n)))
@@ -297,13 +303,13 @@ def global_region(cfg: LabConfig) -> str:
         text = (lb.lb_dir(cfg, "global") / "upstream.conf").read_text()
     except FileNotFoundError:
         return "?"
-    return next((r for r in REGIONS if f":{cfg.ports[f'lb-{r}']};" in text), "?")
+    return next((r for r in ALL_REGIONS if f":{cfg.ports[f'lb-{r}']};" in text), "?")
 
 
 def restarters(cfg: LabConfig, table: ProcessTable, secrets: dict[str, str]) -> dict[str, Callable[[], None]]:
     """How the lab brings back a cluster component that died (an emulator restarts with a fresh cluster)."""
     out: dict[str, Callable[[], None]] = {}
-    for region in REGIONS:
+    for region in lab_regions(cfg):
 
         def kube(region: str = region) -> None:
             table.stop(f"kube-{region}")

@@ -16,8 +16,8 @@ import sys
 import threading
 import time
 
-from ..config import HOST, LabConfig, write_json
-from ..errors import LabError
+from ..config import HOST, LabConfig, read_json, write_json
+from ..errors import LabError, LabInputError
 from . import faults as faults_mod
 from . import manifests
 from .api import ApiServer
@@ -32,15 +32,37 @@ from .pods import Kubelet
 from .resources import BY_KIND, res
 from .store import Store, now_iso
 
-REGIONS = ("primary", "secondary")
+# Every region the lab can run, in the order `lab up --regions N` takes them; the default lab has two.
+ALL_REGIONS = ("primary", "secondary", "tertiary")
+DEFAULT_REGION_COUNT = 2
+REGIONS = ALL_REGIONS[:DEFAULT_REGION_COUNT]
+
+
+def region_names(count: int | None) -> tuple[str, ...]:
+    """The regions of a lab with ``count`` of them (None: the default), or a clear refusal."""
+    if count is None:
+        return REGIONS
+    if not DEFAULT_REGION_COUNT <= count <= len(ALL_REGIONS):
+        raise LabInputError(
+            f"the lab runs {DEFAULT_REGION_COUNT} to {len(ALL_REGIONS)} regions ({', '.join(ALL_REGIONS)}), "
+            f"not {count}: use --regions {DEFAULT_REGION_COUNT} or --regions {len(ALL_REGIONS)}"
+        )
+    return ALL_REGIONS[:count]
+
+
+def lab_regions(cfg: LabConfig) -> tuple[str, ...]:
+    """The regions of the lab in ``cfg`` as its lab.json records them (a lab without the record has the default)."""
+    names = (read_json(cfg.state_file) or {}).get("regions")
+    return tuple(n for n in names if n in ALL_REGIONS) if names else REGIONS
 
 
 def pod_port_range(cfg: LabConfig, region: str) -> tuple[int, int]:
-    """Each region takes its own half of the lab's pod port range, so two emulators never race for a port."""
+    """Each region takes its own share of the lab's pod port range, so two emulators never race for a port."""
     lo, hi = cfg.pod_port_range
-    half = (hi - lo) // 2
-    i = REGIONS.index(region) if region in REGIONS else 0
-    return lo + i * half, lo + (i + 1) * half
+    regions = lab_regions(cfg)
+    share = (hi - lo) // len(regions)
+    i = regions.index(region) if region in regions else 0
+    return lo + i * share, lo + (i + 1) * share
 
 
 class Emulator:
@@ -197,8 +219,8 @@ def db_from_env(env: dict[str, str] | None = None) -> DbParams | None:
 
 
 def serve_main(cfg: LabConfig, region: str, hpa_period: float, progress_deadline: int) -> None:
-    if region not in REGIONS:
-        raise LabError(f"unknown region {region!r}: use one of {', '.join(REGIONS)}")
+    if region not in ALL_REGIONS:
+        raise LabError(f"unknown region {region!r}: use one of {', '.join(ALL_REGIONS)}")
     emu = Emulator(cfg, region, db_from_env(), hpa_period, progress_deadline)
     emu.bind()
     emu.bootstrap()
