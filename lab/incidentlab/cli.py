@@ -265,7 +265,8 @@ def faults() -> None:
 
     table = Table("fault", "argument", "what it does")
     for f in sorted(FAULTS.values(), key=lambda f: f.name):
-        table.add_row(f.name, f.arg or ("[--server NAME]" if f.server else ""), f.summary)
+        arg = (f"[{f.arg}]" if f.default_arg else f.arg) or ("[--server NAME]" if f.server else "")
+        table.add_row(f.name, arg, f.summary)
     out.print(table)
 
 

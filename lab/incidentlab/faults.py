@@ -45,6 +45,7 @@ class Fault:
     arg: str | None = None  # name of the argument the fault needs, e.g. "SERVICE"
     choices: tuple[str, ...] = ()
     server: bool = False  # takes an optional database server (--server), checked against the lab's topology
+    default_arg: str | None = None  # the argument is optional and means this when left out (region-down: primary)
 
     def label(self, arg: str | None) -> str:
         return f"{self.name} {arg}" if arg else self.name
@@ -62,7 +63,7 @@ def get_fault(name: str, arg: str | None = None, require_arg: bool = True) -> Fa
     fault = FAULTS.get(name)
     if fault is None:
         raise LabInputError(f"unknown fault {name!r}; known faults: {', '.join(sorted(FAULTS))}")
-    if fault.arg and require_arg and not arg:
+    if fault.arg and require_arg and not arg and not fault.default_arg:
         raise LabInputError(
             f"fault {name} needs {fault.arg}" + (f" (one of {', '.join(fault.choices)})" if fault.choices else "")
         )

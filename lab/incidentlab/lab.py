@@ -404,6 +404,7 @@ class Lab:
         from .faults import get_fault
 
         fault = get_fault(name, arg)
+        arg = arg or fault.default_arg  # recorded as meant: `region-down` and `region-down primary` are one fault
         with self.locked():
             self.require_up()
             for active in self.active_faults():

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from incidentlab.errors import LabInputError
 from kubeutil import NS, api, children, demo_deployment, http, lb_settled, pods_of, ready, wait_deployment_available
 from support import wait_for
 
@@ -240,6 +241,30 @@ def test_region_down_freezes_the_primary_region_only(lab, healed):
     lab.heal("region-down")
     wait_for(lambda: http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200, 30, "the primary LB to answer")
     assert http(lab.cfg.url("kube-primary", "/healthz"))[0] == 200
+
+
+def test_region_down_takes_the_region_to_freeze_and_refuses_one_the_lab_lacks(lab, healed):
+    with pytest.raises(LabInputError, match="no region 'tertiary'; its regions: primary, secondary"):
+        lab.break_fault("region-down", "tertiary")
+    assert not lab.active_faults()
+    assert "region secondary frozen" in lab.break_fault("region-down", "secondary")
+    assert http(lab.cfg.url("lb-secondary", "/actuator/health"), timeout=1)[0] == 0
+    assert http(lab.cfg.url("kube-secondary", "/healthz"), timeout=1)[0] == 0
+    assert http(lab.cfg.url("lb-primary", "/actuator/health"))[0] == 200
+    # left out, the region is the primary: both forms are one fault, and healing without a region thaws every one
+    lab.break_fault("region-down")
+    assert "already active" in lab.break_fault("region-down", "primary")
+    assert [(f["name"], f["arg"]) for f in lab.active_faults()] == [
+        ("region-down", "secondary"),
+        ("region-down", "primary"),
+    ]
+    assert sorted(lab.heal("region-down")) == [
+        "region primary thawed: its API, pods and load balancer answer again",
+        "region secondary thawed: its API, pods and load balancer answer again",
+    ]
+    for region in ("primary", "secondary"):
+        url = lab.cfg.url(f"lb-{region}", "/actuator/health")
+        wait_for(lambda url=url: http(url)[0] == 200, 30, f"the {region} load balancer to answer")
 
 
 def test_pods_are_children_of_the_emulator_in_its_group_and_reaped(lab):

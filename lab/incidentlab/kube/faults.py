@@ -263,8 +263,19 @@ def register_cluster_faults(register, fault_type) -> None:
     register(
         fault_type(
             "region-down",
-            "freeze the primary region: its Kubernetes API, pods and load balancer stop answering (SIGSTOP)",
-            lambda lab, _: _region_msg(break_region_down(lab.cfg, table=lab.procs)),
-            lambda lab, _: _region_msg(heal_region_down(lab.cfg, table=lab.procs)),
+            "freeze a region (default primary): its Kubernetes API, pods and load balancer stop answering (SIGSTOP)",
+            lambda lab, region: _region_msg(break_region_down(lab.cfg, _lab_region(lab, region), table=lab.procs)),
+            lambda lab, region: _region_msg(heal_region_down(lab.cfg, region or "primary", table=lab.procs)),
+            arg="REGION",
+            default_arg="primary",
         )
     )
+
+
+def _lab_region(lab, region: str | None) -> str:
+    from .server import lab_regions
+
+    regions = lab_regions(lab.cfg)
+    if (region or "primary") not in regions:
+        raise LabInputError(f"this lab has no region {region!r}; its regions: {', '.join(regions)}")
+    return region or "primary"
