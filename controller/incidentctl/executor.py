@@ -237,6 +237,12 @@ def for_platform(hostvars: dict, explicit: str | None, region: str | None) -> Ex
     if not isinstance(table, dict):
         raise BadInput("incident_executors in the inventory must map regions to executors (local or ssh://...)")
     wanted = region or _primary_region(hostvars)
+    if table and not wanted:
+        # Running locally what the inventory sends to a node would be a guess, and maybe the wrong side of a partition.
+        raise BadInput(
+            "incident_executors is set but the primary region cannot be read from the inventory without templating:"
+            " make primary_region (or region_preference's first entry) a literal, or give --region"
+        )
     if region and region not in table:
         known = ", ".join(sorted(table)) or "none"
         raise BadInput(f"no executor for region {region!r} in the inventory's incident_executors (known: {known})")
