@@ -76,6 +76,15 @@ def test_check_mode_shows_the_plan_and_changes_nothing(own_lab, ctl_env):
     plan = [e for e in inc.timeline() if e.get("run", "").endswith("p0_critical") and e.get("module")]
     promote = next(e for e in plan if e["module"] == "incident.response.mysql_promote")
     assert promote["changed"]  # in check mode: what would change
+    # Nothing was repaired, so the verification looks once and says so instead of waiting for the services.
+    verify = [
+        json.loads(p.read_text())["event_data"]["res"]
+        for p in inc.path.glob("runs/*-p0_critical/artifacts/*/job_events/*.json")
+        if '"Verify - every service answers through the global entry point"' in p.read_text()
+        and json.loads(p.read_text())["event"] == "runner_on_ok"
+    ]
+    assert len(verify) == 1 and verify[0]["summary"]["up"] == 0
+    assert {c["attempts"] for c in verify[0]["checks"]} == {1}
 
 
 def test_no_lab_secret_reaches_the_incident_record(own_lab, ctl_env):
