@@ -401,15 +401,17 @@ def respond(
 
 
 def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str], check: bool, work: dict):
+    if flow.one_run(ctx, check):  # confirmed up front: triage and the procedure in one Ansible run
+        sev, res = flow.triage_and_procedure(
+            ctx, inc, severity, services, lambda sev, playbook, steps: _print_plan(inc, sev, playbook, steps, check)
+        )
+        if sev is None:
+            _nothing_to_do(inc, check)
+        return res
     data = flow.triage(ctx, inc)
     sev = flow.decide(inc, data, severity, services)
     if sev is None:
-        if inc.data.get("severity") and inc.data["status"] == "open" and not check:
-            inc.update(status="mitigated", mitigated_at=now())
-            inc.log("mitigated", "triage finds nothing left to do: the work before the interruption holds")
-        elif not inc.data.get("severity"):
-            inc.update(status="closed", closed_at=now(), resolution="triage found no incident")
-            inc.log("closed", "no incident: nothing to do")
+        _nothing_to_do(inc, check)
         return None
     playbook = flow.PROCEDURES[sev]
     steps = flow.destructive_steps(ctx, playbook)
@@ -429,6 +431,16 @@ def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str
     if ctx.auto is not None:
         ctx.auto.finished(inc, res.changes)
     return res
+
+
+def _nothing_to_do(inc: Incident, check: bool) -> None:
+    """Triage found nothing to do: the work before an interruption holds, or there was no incident."""
+    if inc.data.get("severity") and inc.data["status"] == "open" and not check:
+        inc.update(status="mitigated", mitigated_at=now())
+        inc.log("mitigated", "triage finds nothing left to do: the work before the interruption holds")
+    elif not inc.data.get("severity"):
+        inc.update(status="closed", closed_at=now(), resolution="triage found no incident")
+        inc.log("closed", "no incident: nothing to do")
 
 
 def _spare_start(root: Path, platform: flow.Platform):

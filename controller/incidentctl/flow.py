@@ -124,11 +124,20 @@ def triage(ctx: Context, incident: Incident) -> dict:
     )
     data = res.data.get("triage")
     if not res.ok or not isinstance(data, dict):
-        why = "; ".join(f"{f['task']}: {f['summary']}" for f in res.failures[:3]) or f"status {res.status}"
-        incident.log("triage failed", f"triage failed: {why}")
-        raise ProcedureFailed(f"triage failed ({why}); the record is in {incident.path}")
+        _triage_failed(incident, res)
+    return triage_found(ctx, incident, data, res.name)
+
+
+def _triage_failed(incident: Incident, res: RunResult):
+    why = "; ".join(f"{f['task']}: {f['summary']}" for f in res.failures[:3]) or f"status {res.status}"
+    incident.log("triage failed", f"triage failed: {why}")
+    raise ProcedureFailed(f"triage failed ({why}); the record is in {incident.path}")
+
+
+def triage_found(ctx: Context, incident: Incident, data: dict, run_name: str) -> dict:
+    """What triage published, checked against the contract the decision reads, in the timeline."""
     # triage.yml owns triage/findings.json; what it published must fit the contract this decision reads
-    contracts.check(ctx.project.contracts, "triage", data, f"the triage published by {res.name}")
+    contracts.check(ctx.project.contracts, "triage", data, f"the triage published by {run_name}")
     cls = data.get("classification") or {}
     incident.log(
         "triage finished",
@@ -246,8 +255,7 @@ def run_procedure(
     ctx: Context, incident: Incident, playbook: str, *, check: bool, confirmed: bool, extravars: dict | None = None
 ) -> RunResult:
     variables = {**ctx.extravars, **(extravars or {}), "confirm_destructive": confirmed}
-    kind = run_kind(playbook)
-    incident.log(f"{kind} started", f"{playbook} started", check_mode=check, kind_of_run=kind)
+    kind = procedure_started(incident, playbook, check)
     res = run_playbook(
         ctx.project,
         incident,
@@ -258,6 +266,17 @@ def run_procedure(
         progress=ctx.progress,
         executor=ctx.executor,
     )
+    return procedure_finished(ctx, incident, playbook, res, check, kind)
+
+
+def procedure_started(incident: Incident, playbook: str, check: bool) -> str:
+    kind = run_kind(playbook)
+    incident.log(f"{kind} started", f"{playbook} started", check_mode=check, kind_of_run=kind)
+    return kind
+
+
+def procedure_finished(ctx: Context, incident: Incident, playbook: str, res: RunResult, check: bool, kind: str):
+    """What the procedure's run published (its outcome) into the record: mitigated or not, with its gaps."""
     if res.changes and not incident.data.get("first_action_at") and not check:
         incident.update(first_action_at=res.changes[0]["ts"])
     outcome = res.data.get("outcome") or {}
@@ -283,6 +302,63 @@ def run_procedure(
         kind_of_run=kind,
     )
     return res
+
+
+def one_run(ctx: Context, check: bool) -> bool:
+    """Triage and the procedure go in one Ansible run (respond.yml) when nothing waits between them: the
+    destructive steps are confirmed up front (--yes), not by a person after the plan, nor by the
+    auto-execution policy, which reads triage's findings first. A check run keeps two runs (no hurry)."""
+    return ctx.assume_yes and ctx.auto is None and not check
+
+
+def triage_and_procedure(
+    ctx: Context,
+    incident: Incident,
+    requested: str,
+    services: list[str] | None,
+    on_plan: Callable[[str, str, list[str]], None],
+) -> tuple[str | None, RunResult | None]:
+    """Triage, decide and run the procedure in one run of respond.yml: the severity and the procedure, or
+    (None, None) when triage finds nothing to do.
+
+    The controller decides as it does between two runs (``decide``), from the triage the run publishes
+    while it goes on; the playbook chooses the same procedure by the same rule (the operator's severity,
+    else the policy's). The timeline reads as for two runs: triage finished, severity decided, plan
+    confirmed, procedure started, within the one run.
+    """
+    requested = check_severity(requested)
+    state: dict = {}
+
+    def published(run_name: str, data: dict) -> None:
+        if "triage" not in data or "triage" in state:
+            return
+        state["triage"] = triage_found(ctx, incident, data["triage"], run_name)
+        severity = state["severity"] = decide(incident, state["triage"], requested, services)
+        if severity is not None:
+            playbook = PROCEDURES[severity]
+            steps = destructive_steps(ctx, playbook)
+            on_plan(severity, playbook, steps)
+            confirm_steps(ctx, incident, steps, False)
+            state["kind"] = procedure_started(incident, playbook, False)
+
+    incident.log("triage started", "triage started", kind_of_run="triage")
+    variables = {**ctx.extravars, "confirm_destructive": True, "incident_severity": requested}
+    res = run_playbook(
+        ctx.project,
+        incident,
+        "respond",
+        ctx.inventory,
+        extravars=variables,
+        progress=ctx.progress,
+        executor=ctx.executor,
+        on_published=published,
+    )
+    if "triage" not in state:
+        _triage_failed(incident, res)
+    severity = state["severity"]
+    if severity is None:
+        return None, None
+    return severity, procedure_finished(ctx, incident, PROCEDURES[severity], res, False, state["kind"])
 
 
 def collect_evidence(ctx: Context, incident: Incident) -> Path | None:

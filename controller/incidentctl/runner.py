@@ -1,7 +1,8 @@
 """Run playbooks through ansible-runner and learn what happened only from its events.
 
 Every task result becomes a timeline entry as it arrives; the ``set_stats`` data of a
-run (triage findings, a procedure's outcome) comes from the final stats event.
+run (triage findings, a procedure's outcome) comes from the final stats event, and, for a caller
+that acts while the run goes on (respond.yml's triage), from the set_stats task's own result.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ def summarize(res: dict) -> str:
 class EventRecorder:
     """ansible-runner event handler: timeline entries, live progress, run data."""
 
-    def __init__(self, incident: Incident, run_name: str, progress, scrubber: Scrubber):
+    def __init__(self, incident: Incident, run_name: str, progress, scrubber: Scrubber, on_published=None):
         self.incident = incident
+        self.on_published = on_published
+        self.hook_error: BaseException | None = None
         self.run_name = run_name
         self.progress = progress
         self.scrubber = scrubber
@@ -149,6 +152,19 @@ class EventRecorder:
         if entry["changed"]:
             self.changes.append(entry)
         self.progress.task_result(entry)
+        stats = res.get("ansible_stats")
+        if self.on_published and outcome == "ok" and isinstance(stats, dict) and isinstance(stats.get("data"), dict):
+            self._published(stats["data"])
+
+    def _published(self, data: dict) -> None:
+        """A set_stats task's data, scrubbed as the final data is, for the caller while the run goes on.
+        An error of the caller's is raised after the run (an exception here would stop reading events)."""
+        if self.hook_error is not None:
+            return
+        try:
+            self.on_published(self.run_name, json.loads(self.scrubber.scrub_text(json.dumps(data, default=str))))
+        except Exception as exc:  # kept, and raised by run_playbook once the run is over
+            self.hook_error = exc
 
 
 def run_playbook(
@@ -162,8 +178,11 @@ def run_playbook(
     tags: list[str] | None = None,
     progress=None,
     executor: Executor | None = None,
+    on_published=None,
 ) -> RunResult:
-    """Run one playbook inside an incident's record, here or on an execution node (see executor)."""
+    """Run one playbook inside an incident's record, here or on an execution node (see executor).
+
+    ``on_published(run_name, data)`` is called with the data of each set_stats task as it succeeds."""
     from .progress import QuietProgress
 
     progress = progress or QuietProgress()
@@ -172,7 +191,7 @@ def run_playbook(
     run_dir = incident.next_run_dir(path.stem)
     job = executor.job(incident.path, run_dir)
     scrubber = Scrubber(run_dir, rewrites=job.rewrites)
-    recorder = EventRecorder(incident, run_dir.name, progress, scrubber)
+    recorder = EventRecorder(incident, run_dir.name, progress, scrubber, on_published)
     flags = []
     if check:
         flags += ["--check", "--diff"]
@@ -236,6 +255,8 @@ def run_playbook(
         )
         incident.add_run({"name": run_dir.name, "status": result.status, "check_mode": check, **where})
         progress.run_finished(result)
+        if recorder.hook_error is not None:
+            raise recorder.hook_error
         return result
     finally:
         recorder.close()

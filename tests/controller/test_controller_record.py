@@ -78,9 +78,15 @@ def test_respond_runs_the_policy_procedure_and_keeps_a_complete_record(ctl):
     assert change["changed"] and change["module"] == "ansible.builtin.command" and change["host"] == "controller"
     assert (inc.path / "triage" / "findings.json").exists()  # written by triage.yml, its owner
     assert (inc.path / "postmortem.md").read_text().startswith(f"# Postmortem {inc.id}")
+    # Confirmed up front (--yes): triage and the procedure in one Ansible run, the decision recorded within it,
+    # after triage published and before the procedure's first task.
     runs = sorted(p.name for p in (inc.path / "runs").iterdir())
-    assert runs == ["01-triage", "02-p0_critical", "03-investigate", "04-postmortem"]
-    assert list((inc.path / "runs" / "02-p0_critical").glob("artifacts/*/job_events/*.json"))
+    assert runs == ["01-respond", "02-investigate", "03-postmortem"]
+    assert list((inc.path / "runs" / "01-respond").glob("artifacts/*/job_events/*.json"))
+    order = [e.get("kind") or e.get("task") for e in inc.timeline()]
+    assert order.index("Publish the classification") < order.index("severity decided")
+    assert order.index("severity decided") < order.index("procedure started") < order.index("Inspect")
+    assert json.loads((inc.path / "outcomes" / "01-respond.json").read_text())["verified"] is True
     assert doc["evidence"] == str(inc.path / "investigation")
     assert (inc.path / "investigation" / "app.log").read_text() == "a log line\n"
     assert "evidence collected" in kinds
@@ -97,7 +103,7 @@ def test_evidence_that_cannot_be_collected_is_noted_and_the_response_still_count
     assert doc["status"] == "mitigated" and doc["evidence"] is None
     inc = _only_incident(ctl.incidents)
     noted = next(e for e in inc.timeline() if e.get("kind") == "evidence incomplete")
-    assert "03-investigate" in noted["message"]
+    assert "02-investigate" in noted["message"]
     assert (inc.path / "postmortem.md").exists()
 
 
@@ -124,7 +130,9 @@ def test_operator_override_of_the_severity_is_recorded(ctl):
     assert res.returncode == 0, res.stderr
     inc = _only_incident(ctl.incidents)
     assert inc.data["severity"] == "P2" and inc.data["severity_source"] == "operator"
-    assert "02-p2_medium" in {p.name for p in (inc.path / "runs").iterdir()}
+    started = next(e for e in inc.timeline() if e.get("kind") == "procedure started")
+    assert started["message"] == "p2_medium started"
+    assert any(e.get("run") == "01-respond" and e.get("play") == "p2_medium (test double)" for e in inc.timeline())
 
 
 def test_failed_verification_exits_1_and_leaves_the_incident_open(ctl, tmp_path):
@@ -397,14 +405,7 @@ def test_an_interrupted_incident_is_resumed_not_opened_again(ctl, tmp_path):
     assert kinds.count("opened") == 1 and "interrupted" in kinds and "lock taken over" in kinds
     assert "joined" in kinds and kinds.count("triage started") == 2
     runs = sorted(p.name for p in (inc.path / "runs").iterdir())
-    assert [r.split("-", 1)[1] for r in runs] == [
-        "triage",
-        "p0_critical",
-        "triage",
-        "p0_critical",
-        "investigate",
-        "postmortem",
-    ]
+    assert [r.split("-", 1)[1] for r in runs] == ["respond", "respond", "investigate", "postmortem"]
 
     # --incident continues it explicitly; --new opens another one.
     again = ctl("respond", "--incident", inc.id, "--yes", "--json")

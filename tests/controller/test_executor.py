@@ -63,7 +63,7 @@ def test_a_procedure_runs_on_the_node_with_the_local_record(ctl, node):
     inc = Incident.open(ctl.incidents, doc["incident"])
     assert doc["status"] == "mitigated" and doc["verified"] is True
     runs = inc.data["runs"]
-    assert [r["name"] for r in runs] == ["01-triage", "02-p0_critical", "03-investigate", "04-postmortem"]
+    assert [r["name"] for r in runs] == ["01-respond", "02-investigate", "03-postmortem"]
     assert all(r["executor"] == node.url and r["status"] == "successful" for r in runs)
     # What the playbooks wrote into incident_dir on the node is in the local record, paths made local.
     assert (inc.path / "postmortem.md").exists()
@@ -147,7 +147,7 @@ def test_a_node_that_dies_mid_run_leaves_the_incident_interrupted(ctl, node, tmp
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 4, stderr
     line = [ln for ln in stderr.splitlines() if ln.startswith("error:")][-1]
-    assert f"execution node {node.url} was lost during p0_critical.yml" in line
+    assert f"execution node {node.url} was lost during respond.yml" in line
     assert "Traceback" not in stderr
     inc.refresh()
     assert inc.data["run"]["state"] == "interrupted" and inc.data["status"] == "open"
@@ -155,7 +155,7 @@ def test_a_node_that_dies_mid_run_leaves_the_incident_interrupted(ctl, node, tmp
     kinds = [e.get("kind") for e in inc.timeline()]
     assert "run lost" in kinds and "interrupted" in kinds
     assert inc.data["runs"][-1] == {
-        "name": "02-p0_critical",
+        "name": "01-respond",
         "status": "lost",
         "check_mode": False,
         "executor": node.url,

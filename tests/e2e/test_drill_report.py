@@ -38,7 +38,7 @@ def test_the_drill_s_report_shows_every_metric_and_every_change_and_its_filters_
     changes = [
         e
         for e in inc.timeline()
-        if e.get("source") == "ansible" and e["changed"] and not e["failed"] and e["run"].endswith("-p0_critical")
+        if e.get("source") == "ansible" and e["changed"] and not e["failed"] and e["run"] == "01-respond"
     ]
     modules = [e["module"].rsplit(".", 1)[-1] for e in changes]
     assert {"mysql_promote", "config_patch", "incident_notify"} <= set(modules), modules
@@ -68,13 +68,13 @@ def test_the_drill_s_report_shows_every_metric_and_every_change_and_its_filters_
         changed = [e for e in inc.timeline() if e.get("source") == "ansible" and e["changed"] and not e["failed"]]
         assert shown == [[e["run"], e["task"], "changed"] for e in changed]
         page.evaluate(
-            "const s = document.getElementById('f-run'); s.value = '02-p0_critical';"
+            "const s = document.getElementById('f-run'); s.value = '01-respond';"
             " s.dispatchEvent(new Event('change')); undefined"
         )
         assert page.evaluate(f"{VISIBLE_ROWS}.map(r => r.cells[3].textContent)") == [e["task"] for e in changes]
         page.evaluate("document.getElementById('f-changed').click(); undefined")
         runs = page.evaluate(f"{VISIBLE_ROWS}.map(r => r.dataset.run)")
-        assert runs and set(runs) == {"02-p0_critical"}
+        assert runs and set(runs) == {"01-respond"}
 
         page.evaluate("document.getElementById('f-run').value = ''; document.getElementById('f-run')"
                       ".dispatchEvent(new Event('change')); undefined")  # fmt: skip

@@ -44,6 +44,9 @@ def test_db_primary_down_is_p0_and_every_service_moves_to_the_promoted_replica(o
         core = client.CoreV1Api(api(own_lab, region))
         assert core.read_namespaced_config_map("microservice-config", NS).data["db.port"] == replica_port
 
+    # Confirmed up front (--yes): triage and P0 in one Ansible run, then the evidence and the postmortem.
+    assert sorted(p.name for p in (inc.path / "runs").iterdir()) == ["01-respond", "02-investigate", "03-postmortem"]
+
     # A complete record: timeline with the procedure's steps, the initial state, the postmortem.
     tasks = [e for e in inc.timeline() if e["source"] == "ansible"]
     promote = next(e for e in tasks if e["module"] == "incident.response.mysql_promote")
@@ -95,7 +98,7 @@ def test_no_lab_secret_reaches_the_incident_record(own_lab, ctl_env):
     scanned = {p.relative_to(inc.path).parts[0] for p in inc.path.rglob("*") if p.is_file()}
     every_part = {"incident.json", "timeline.jsonl", "runs", "triage", "snapshots", "outcomes", "changes"}
     assert every_part | {"investigation", "postmortem.md"} <= scanned, sorted(scanned)
-    assert list(inc.path.glob("runs/*-p0_critical/artifacts/*/job_events/*.json"))
+    assert list(inc.path.glob("runs/*-respond/artifacts/*/job_events/*.json"))  # triage and P0, one run
     assert secret_leaks(inc.path, own_lab.secrets().values()) == []
 
 

@@ -70,7 +70,9 @@ def _points_at_dead_primary_after(own_lab, ctl_env, how: str) -> None:
     assert doc["status"] == "mitigated" and doc["verified"] is True, doc
     assert sorted(doc["healthy"]) == sorted(SERVICES)
     assert set(configmap_ports(own_lab).values()) == {str(own_lab.cfg.ports["db-replica"])}
-    tasks = [e for e in inc.timeline() if e.get("source") == "ansible" and e["run"].endswith("p0_critical")]
+    tasks = [
+        e for e in inc.timeline() if e.get("source") == "ansible" and e["run"].endswith("-respond")
+    ]  # triage and P0 (--yes)
     promote = next(e for e in tasks if e["module"] == "incident.response.mysql_promote")
     assert promote["outcome"] == "skipped"  # nothing to promote: it was done
     patch = next(e for e in tasks if e["module"] == "incident.response.config_patch")
