@@ -780,15 +780,24 @@ def colour_map(plot_list: list[Plot]) -> dict[str, str]:
 
 
 # -- topology: databases, regions and traffic, before and after --------------------------------------
+def _db_status(ev: TaskEvent) -> tuple[dict, dict]:
+    """A task's arguments and result about the databases' status: triage_probe (P0 reads the databases with the
+    regions) keeps them under its databases probe, as mysql_replication_info would give them."""
+    args = (ev.res.get("invocation") or {}).get("module_args") or {}
+    if _short_module(ev.module) == "triage_probe":
+        return args.get("databases") or {}, ev.res.get("databases") or {}
+    return args, ev.res
+
+
 def _addresses(rec: Record) -> dict[str, str]:
     """address -> server name, from the modules' arguments and the servers' own answers."""
     out: dict[str, str] = {}
     for ev in rec.task_events:
-        args = (ev.res.get("invocation") or {}).get("module_args") or {}
+        args, res = _db_status(ev)
         for srv in args.get("servers") or []:
             if isinstance(srv, dict) and srv.get("name") and srv.get("login_host"):
                 out[f"{srv['login_host']}:{srv.get('login_port') or 3306}"] = str(srv["name"])
-        for name, st in (ev.res.get("servers") or {}).items():
+        for name, st in (res.get("servers") or {}).items():
             addr = ((st or {}).get("server") or {}).get("address")
             if addr:
                 out[addr] = name
@@ -843,8 +852,8 @@ def topology(rec: Record) -> dict:
         mod = _short_module(ev.module)
         if ev.outcome != "ok" or ev.check_mode:
             continue
-        if mod == "mysql_replication_info":
-            for name, st in (ev.res.get("servers") or {}).items():
+        if mod in ("mysql_replication_info", "triage_probe"):
+            for name, st in (_db_status(ev)[1].get("servers") or {}).items():
                 after[name] = _server_view(name, st or {}, names)
         elif mod == "mysql_promote" and ev.res.get("promoted"):
             args = (ev.res.get("invocation") or {}).get("module_args") or {}
