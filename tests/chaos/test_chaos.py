@@ -94,7 +94,9 @@ def test_a_controller_killed_then_resumed_ends_in_one_incident_and_one_promotion
     inc = first_incident(ctl_env)
     replica_port = str(own_lab.cfg.ports["db-replica"])
     if when == "during triage":
-        wait_for(lambda: any(e.get("run", "").endswith("triage") for e in inc.timeline()), 300, "triage's first task")
+        wait_for(
+            lambda: any(e.get("play") == "Triage the platform" for e in inc.timeline()), 300, "triage's first task"
+        )
     elif when == "right after the promotion":
         wait_for(lambda: promotions(inc), 300, "the promotion")
     else:
