@@ -12,7 +12,11 @@ the runbook's commands as a script instead (mysql STOP SLAVE/RESET SLAVE ALL, ku
 configmap, kubectl rollout restart, curl; for a region, the global entry's upstream rewritten and
 nginx reloaded), timed the same way.
 
-  .venv/bin/python bench/drill.py [--runs 5] [--fault db-primary-down|region-down] [--by-hand]
+With ``--compare DIR`` each run also responds with another checkout of the project (its controller,
+playbooks and collection: ``git worktree add DIR <commit>``), alternating which goes first, so a
+before/after comparison sees the same load of the machine.
+
+  .venv/bin/python bench/drill.py [--runs 5] [--fault db-primary-down|region-down] [--by-hand] [--compare DIR]
 """
 
 from __future__ import annotations
@@ -80,10 +84,12 @@ def configmap_port(lab: Lab, region: str) -> str | None:
     return out.stdout.strip() or None
 
 
-def respond(lab: Lab, incidents: Path) -> tuple[subprocess.Popen, list]:
-    """incidentctl respond, with the time each output line appeared."""
+def respond(lab: Lab, incidents: Path, project: str | None = None) -> tuple[subprocess.Popen, list]:
+    """incidentctl respond (this checkout's, or ``project``'s), with the time each output line appeared."""
     env = {**os.environ, "INCIDENTLAB_DIR": str(lab.cfg.lab_dir), "INCIDENTCTL_INCIDENTS_DIR": str(incidents),
            "COLUMNS": "200"}  # fmt: skip
+    if project:
+        env.update(INCIDENTCTL_PROJECT_DIR=project, PYTHONPATH=str(Path(project) / "controller"))
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("incidentctl")), "respond", "-i", "lab", "--yes"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -127,17 +133,17 @@ def by_hand(lab: Lab, fault: str) -> None:
                            check=True, capture_output=True)  # fmt: skip
 
 
-def one(fault: str, hand: bool, base: int) -> dict:
+def one(fault: str, hand: bool, base: int, project: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="drill-") as tmp:
         lab = Lab.open(Path(tmp) / "lab", base)
         lab.up()
         try:
-            return _drill(lab, Path(tmp) / "incidents", fault, hand)
+            return _drill(lab, Path(tmp) / "incidents", fault, hand, project)
         finally:
             lab.down()
 
 
-def _drill(lab: Lab, incidents: Path, fault: str, hand: bool) -> dict:
+def _drill(lab: Lab, incidents: Path, fault: str, hand: bool, project: str | None = None) -> dict:
     glob = lab.cfg.url("lb-global")
     writer = Probe(lambda: http(f"{glob}/order-service/api/records", "POST", b'{"source":"drill"}')[0] == 201)
     served = Probe(lambda: (r := http(f"{glob}/order-service/actuator/health"))[0] == 200
@@ -157,7 +163,7 @@ def _drill(lab: Lab, incidents: Path, fault: str, hand: bool) -> dict:
         by_hand(lab, fault)
         phases["done"] = time.monotonic() - start
     else:
-        proc, lines = respond(lab, incidents)
+        proc, lines = respond(lab, incidents, project)
         proc.wait(timeout=600)
         end = time.monotonic()
         phases["summary"] = (
@@ -202,22 +208,33 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--fault", choices=["db-primary-down", "region-down"], action="append")
     ap.add_argument("--by-hand", action="store_true", help="the runbook's commands instead of incidentctl")
+    ap.add_argument("--compare", default=None, help="also respond with this checkout of the project (before/after)")
     args = ap.parse_args()
+    ways = [None, str(Path(args.compare).resolve())] if args.compare else [None]
     base = claim_port_base()
     for fault in args.fault or ["db-primary-down", "region-down"]:
-        runs = []
+        runs: dict = {way: [] for way in ways}
         for i in range(args.runs):
-            phases = one(fault, args.by_hand, base)
-            runs.append(phases)
-            print(f"# {fault} run {i + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items() if v is not None),
-                  file=sys.stderr, flush=True)  # fmt: skip
+            for way in ways if i % 2 == 0 else ways[::-1]:
+                phases = one(fault, args.by_hand, base, way)
+                runs[way].append(phases)
+                print(f"# {fault} run {i + 1}{' ' + Path(way).name if way else ''}: "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in phases.items() if v is not None),
+                      file=sys.stderr, flush=True)  # fmt: skip
         print(f"\n{fault} ({'runbook by hand' if args.by_hand else 'incidentctl respond'}, {args.runs} runs, "
               f"load {os.getloadavg()[0]:.1f})\n")  # fmt: skip
-        print("| phase | median (s) | range (s) |\n|---|---|---|")
+        names = [Path(w).name if w else "this checkout" for w in ways[::-1]]
+        print("| phase | " + " | ".join(f"{n}: median (range), s" for n in names) + " |")
+        print("|---|" + "---|" * len(ways))
         for name in ORDER:
-            values = [r[name] for r in runs if r.get(name) is not None]
-            if values:
-                print(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f}-{max(values):.2f} |")
+            cells = []
+            for way in ways[::-1]:
+                values = [r[name] for r in runs[way] if r.get(name) is not None]
+                cells.append(
+                    f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})" if values else "-"
+                )
+            if any(c != "-" for c in cells):
+                print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
