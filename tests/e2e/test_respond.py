@@ -51,6 +51,9 @@ def test_db_primary_down_is_p0_and_every_service_moves_to_the_promoted_replica(o
     tasks = [e for e in inc.timeline() if e["source"] == "ansible"]
     promote = next(e for e in tasks if e["module"] == "incident.response.mysql_promote")
     assert promote["changed"] and "promoted" in promote["summary"]
+    # P0 decided on the read triage made a moment before in the same run: it did not read the platform again.
+    (probe,) = [e for e in tasks if e["module"] == "incident.response.triage_probe" and e["play"].startswith("P0")]
+    assert probe["outcome"] == "skipped"
     assert (inc.path / "snapshots" / "initial-state.json").exists()
     assert (inc.path / "snapshots" / "initial-state.txt").read_text().strip()
     assert json.loads((inc.path / "triage" / "findings.json").read_text())["classification"]["severity"] == "P0"
