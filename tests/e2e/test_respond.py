@@ -234,3 +234,19 @@ def test_partitioned_primary_is_not_promoted_over(own_lab, tmp_path):
     own_lab.heal("db-primary-partitioned")
     assert db_state(own_lab, "db-primary") == {"read_only": True, "replica": True}
     assert db_state(own_lab, "db-replica") == {"read_only": False, "replica": False}
+
+
+def test_p0_reads_the_platform_itself_when_triage_s_read_is_not_fresh_enough(own_lab, tmp_path):
+    """respond.yml (triage and P0 in one run) with the reuse bound at 0: P0 makes its own read before the first
+    change instead of deciding on triage's, and still promotes (the default's reuse is in the respond test)."""
+    own_lab.break_fault("db-primary-down")
+    run = run_playbook(
+        "respond",
+        own_lab,
+        {"incident_dir": str(tmp_path), "confirm_destructive": True, "p0_reuse_triage_seconds": 0},
+        skip_tags="notify",
+    )
+    assert run.ok, run.stdout[-3000:]
+    assert run.result("Is it region-wide, which Kubernetes APIs answer")["status"] == "ok"
+    assert run.result("Promote the replica")["changed"]
+    assert run.outcome["verified"] is True
