@@ -111,6 +111,28 @@ class Watch:
             return exc.code, exc.read().decode()
 
 
+def alert_path(lab, watch: Watch, alertname: str) -> str:
+    """Where an alert is on its way to the journal: Prometheus, Alertmanager, the rulebook, the watcher (for a
+    failure message: which hop held it)."""
+    from incidentlab import monitoring
+
+    lines = []
+    for what, url in (
+        ("prometheus", lab.cfg.url("prometheus", f"/api/v1/query?query=ALERTS{{alertname=%22{alertname}%22}}")),
+        ("alertmanager", lab.cfg.url("alertmanager", f"/api/v2/alerts?filter=alertname%3D%22{alertname}%22")),
+    ):
+        try:
+            lines.append(f"{what}: {json.dumps(monitoring.http_json(url, timeout=5))[:1500]}")
+        except (OSError, ValueError) as exc:
+            lines.append(f"{what}: {exc}")
+    log = watch.root / ".watch" / "rulebook.log"
+    accepted = [ln for ln in (log.read_text(errors="replace") if log.exists() else "").splitlines() if "accepted" in ln]
+    lines.append("rulebook accepted: " + " | ".join(accepted[-6:]))
+    lines.append("journal tail: " + json.dumps(watch.journal()[-6:])[:2000])
+    lines.append("watch output tail: " + watch.text()[-2000:])
+    return "\n".join(lines)
+
+
 def alive(pid: int) -> bool:
     try:
         return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()

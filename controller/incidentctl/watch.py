@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.request
 from collections import deque
 from collections.abc import Callable
@@ -332,6 +333,12 @@ class Watcher:
                     self.handle(message)
                 except ControllerError as exc:  # an unreadable record, say: said, and the watcher goes on
                     self.say(f"error: {exc}")
+                    self.note(outcome="error", why=str(exc), message=message)
+                except Exception as exc:  # a bug must not close the channel and lose what follows
+                    # The rulebook does not send an action again once it was received: the journal keeps it
+                    # whole (its matching_events are what `incidentctl respond --from-alert` takes).
+                    self.say(f"error: handling a rule action failed: {exc!r}\n{traceback.format_exc()}")
+                    self.note(outcome="error", why=repr(exc), message=message)
             return ws
 
         app = web.Application()

@@ -15,7 +15,7 @@ from incidentlab import monitoring, sinks
 from incidentlab.lab import Lab
 from response_support import db_state
 from support import PROJECT_ROOT, incidentctl, lab_port_base, wait_for
-from watch_support import Watch, alertmanager_delivery, alive, global_write, make_alert
+from watch_support import Watch, alert_path, alertmanager_delivery, alive, global_write, make_alert
 
 TOKEN = "watch-test-token"
 
@@ -146,14 +146,22 @@ def test_db_primary_down_is_one_incident_one_promotion_and_a_second_one_inside_t
 
 
 @pytest.fixture(scope="module")
-def shared_lab(tmp_path_factory):
-    """One lab for the tests below, which change nothing for good: no promotion, every fault healed."""
+def watch_lab(tmp_path_factory):
     lab = Lab.open(tmp_path_factory.mktemp("watch-lab"), lab_port_base() + 1000)
     lab.up()
     try:
         yield lab
     finally:
         lab.down()
+
+
+@pytest.fixture
+def shared_lab(watch_lab):
+    """One lab for the tests below, which change nothing for good: no promotion, every fault healed, also after
+    a test that failed half-way (a fault left active would fail the next test for no fault of its own)."""
+    yield watch_lab
+    if watch_lab.active_faults():
+        watch_lab.heal()
 
 
 def test_malformed_deliveries_get_a_4xx_or_a_logged_ignore_and_the_watcher_keeps_serving(shared_lab, tmp_path):
@@ -214,22 +222,25 @@ def test_the_example_policy_opens_the_incident_pages_the_plan_and_runs_nothing_d
 
 def test_replica_lag_broken_and_healed_five_times_in_a_minute_promotes_nothing(shared_lab, tmp_path):
     lab = shared_lab
+
+    def journaled(status: str, seen: int, what: str) -> None:
+        try:
+            wait_for(lambda: [e for e in watch.journal()[seen:] if e.get("status") == status], 60, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{alert_path(lab, watch, 'ReplicationLag')}") from None
+
     with Watch(lab, tmp_path / "incidents") as watch:
-        for cycle in range(5):
-            seen = len(watch.journal())
-            lab.break_fault("replica-lag")
-            wait_for(
-                lambda seen=seen: [e for e in watch.journal()[seen:] if e.get("status") == "firing"],
-                60,
-                f"a firing alert of cycle {cycle}",
-            )
-            seen = len(watch.journal())
-            lab.heal("replica-lag")
-            wait_for(  # Prometheus saw it heal: the next break is a new firing, not the same one
-                lambda seen=seen: [e for e in watch.journal()[seen:] if e.get("status") == "resolved"],
-                60,
-                f"the resolution of cycle {cycle}",
-            )
+        try:
+            for cycle in range(5):
+                seen = len(watch.journal())
+                lab.break_fault("replica-lag")
+                journaled("firing", seen, f"a firing alert of cycle {cycle}")
+                seen = len(watch.journal())
+                lab.heal("replica-lag")
+                # Prometheus saw it heal: the next break is a new firing, not the same one
+                journaled("resolved", seen, f"the resolution of cycle {cycle}")
+        finally:
+            lab.heal()  # the tests after this one share the lab
         for started in watch.journal("started"):
             wait_for(lambda s=started: watch.finished(s["incident"]), 300, "every response to end")
         incidents = watch.incidents()
