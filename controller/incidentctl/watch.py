@@ -129,6 +129,23 @@ class Watcher:
         with open(self.journal, "a") as fh:
             fh.write(json.dumps({"ts": now(), **entry}, default=str) + "\n")
 
+    def receive(self, text: str) -> None:
+        """One message of the rulebook's feedback channel. Nothing here may end the channel: the rulebook does
+        not send an action again once it was received, so an action that fails is journaled whole (its
+        matching_events are what `incidentctl respond --from-alert` takes) and the next one is handled."""
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return
+        try:
+            self.handle(message)
+        except ControllerError as exc:  # an unreadable record, say
+            self.say(f"error: {exc}")
+            self.note(outcome="error", why=str(exc), message=message)
+        except Exception as exc:  # a bug, a full disk: said with its traceback, and the watcher goes on
+            self.say(f"error: handling a rule action failed: {exc!r}\n{traceback.format_exc()}")
+            self.note(outcome="error", why=repr(exc), message=message)
+
     def handle(self, message: dict) -> None:
         """An action record from ansible-rulebook: route its alert, start a response for a new incident."""
         if message.get("type") != "Action":
@@ -323,22 +340,8 @@ class Watcher:
             ws = web.WebSocketResponse()
             await ws.prepare(request)
             async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    message = json.loads(msg.data)
-                except ValueError:
-                    continue
-                try:
-                    self.handle(message)
-                except ControllerError as exc:  # an unreadable record, say: said, and the watcher goes on
-                    self.say(f"error: {exc}")
-                    self.note(outcome="error", why=str(exc), message=message)
-                except Exception as exc:  # a bug must not close the channel and lose what follows
-                    # The rulebook does not send an action again once it was received: the journal keeps it
-                    # whole (its matching_events are what `incidentctl respond --from-alert` takes).
-                    self.say(f"error: handling a rule action failed: {exc!r}\n{traceback.format_exc()}")
-                    self.note(outcome="error", why=repr(exc), message=message)
+                if msg.type == WSMsgType.TEXT:
+                    self.receive(msg.data)
             return ws
 
         app = web.Application()
