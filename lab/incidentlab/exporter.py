@@ -21,6 +21,11 @@ import pymysql
 from .config import DB_USERS, HOST, LabConfig
 from .mariadb import gtid_seq, lab_topology
 
+# Well inside Prometheus' scrape timeout (monitoring.SCRAPE_TIMEOUT), as mysqld_exporter keeps inside the
+# timeout Prometheus sends it: a frozen server (a partition) is reported down, instead of failing the whole
+# scrape and leaving every database without metrics, so without DatabaseDown.
+SERVER_TIMEOUT = 0.6
+
 
 def _login(host: str, port: int, secrets: dict[str, str]) -> pymysql.Connection:
     return pymysql.connect(
@@ -28,8 +33,9 @@ def _login(host: str, port: int, secrets: dict[str, str]) -> pymysql.Connection:
         port=port,
         user=DB_USERS["exporter"],
         password=secrets["exporter"],
-        connect_timeout=1,
-        read_timeout=2,
+        connect_timeout=SERVER_TIMEOUT,
+        read_timeout=SERVER_TIMEOUT,
+        write_timeout=SERVER_TIMEOUT,
         autocommit=True,
     )
 

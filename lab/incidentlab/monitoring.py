@@ -25,6 +25,7 @@ from .errors import LabError
 from .procs import ProcessTable
 
 SCRAPE_INTERVAL = "2s"
+SCRAPE_TIMEOUT = "1500ms"  # the exporter answers within ~2 x its per-server timeout even with a server frozen
 
 RULES_FILE = Path(__file__).with_name("data") / "alert_rules.yml"
 
@@ -39,7 +40,11 @@ def write_configs(cfg: LabConfig, webhook: dict | None = None) -> None:
         return [{"files": [str(prom / "targets" / pattern)], "refresh_interval": "5s"}]
 
     config = {
-        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL, "scrape_timeout": "1s"},
+        "global": {
+            "scrape_interval": SCRAPE_INTERVAL,
+            "evaluation_interval": SCRAPE_INTERVAL,
+            "scrape_timeout": SCRAPE_TIMEOUT,
+        },
         "rule_files": [str(prom / "rules.yml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{cfg.ports['alertmanager']}"]}]}]},
         "scrape_configs": [

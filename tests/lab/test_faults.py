@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
+import pytest
+
 from incidentlab import mariadb, sinks
 from support import wait_for
 
@@ -46,10 +50,13 @@ def test_replication_broken_alert_reaches_the_webhook_sink(lab, healed):
     wait_for(lambda: alert_delivered("resolved"), 40, "ReplicationBroken resolved at the sink")
 
 
-def test_database_down_alert_fires_in_prometheus(lab, healed):
+@pytest.mark.parametrize("fault", ["db-primary-down", "db-primary-partitioned"])
+def test_database_down_alert_fires_in_prometheus(lab, healed, fault):
+    """Stopped or frozen (a partition: connections hang), the primary is reported down, and the replica's
+    metrics stay (a frozen server must not fail the exporter's whole scrape)."""
     from incidentlab.monitoring import http_json
 
-    lab.break_fault("db-primary-down")
+    lab.break_fault(fault)
 
     def firing():
         alerts = http_json(lab.cfg.url("prometheus", "/api/v1/alerts"))["data"]["alerts"]
@@ -57,3 +64,6 @@ def test_database_down_alert_fires_in_prometheus(lab, healed):
 
     alerts = wait_for(firing, 40, "DatabaseDown firing")
     assert alerts[0]["labels"]["db"] == "db-primary"
+    query = urllib.parse.quote('mysql_up{db="db-replica"}')
+    replica = http_json(lab.cfg.url("prometheus", f"/api/v1/query?query={query}"))["data"]["result"]
+    assert [r["value"][1] for r in replica] == ["1"]
