@@ -14,7 +14,11 @@ primary over automatically), lets the watcher settle, kills the primary and meas
 
 and the part the rulebook and the controller add: from the webhook to the response's first task.
 
-  .venv/bin/python bench/watch_drill.py [--runs 5]
+With ``--compare DIR`` each run is made twice, once with another checkout of the project (its controller,
+playbooks and collection: ``git worktree add DIR <commit>``), alternating which goes first, so a before/after
+comparison sees the same load of the machine.
+
+  .venv/bin/python bench/watch_drill.py [--runs 5] [--compare DIR]
 """
 
 from __future__ import annotations
@@ -48,15 +52,26 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def one(base: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="watch-drill-") as tmp:
-        lab = Lab.open(Path(tmp) / "lab", base)
-        lab.up()
-        try:
-            with Watch(lab, Path(tmp) / "incidents") as watch:
-                return drill(lab, watch)
-        finally:
-            lab.down()
+def one(base: int, project: str | None = None) -> dict:
+    """One drill on a fresh lab; ``project``: the checkout whose watcher responds (this one when None)."""
+    saved = {k: os.environ.get(k) for k in ("INCIDENTCTL_PROJECT_DIR", "PYTHONPATH")}
+    if project:  # the watcher, its rulebook and its responses inherit the environment
+        os.environ.update(INCIDENTCTL_PROJECT_DIR=project, PYTHONPATH=str(Path(project) / "controller"))
+    try:
+        with tempfile.TemporaryDirectory(prefix="watch-drill-") as tmp:
+            lab = Lab.open(Path(tmp) / "lab", base)
+            lab.up()
+            try:
+                with Watch(lab, Path(tmp) / "incidents") as watch:
+                    return drill(lab, watch)
+            finally:
+                lab.down()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def drill(lab: Lab, watch: Watch) -> dict:
@@ -96,24 +111,35 @@ def drill(lab: Lab, watch: Watch) -> dict:
     return phases
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    base = claim_port_base()
-    runs = []
-    for i in range(args.runs):
-        phases = one(base)
-        runs.append(phases)
-        print(f"# run {i + 1}: " + json.dumps({k: round(v, 2) for k, v in phases.items() if v is not None}),
-              file=sys.stderr, flush=True)  # fmt: skip
-    print(f"\ndb-primary-down, nobody typing ({args.runs} runs, load {os.getloadavg()[0]:.1f})\n")
+def table(title: str, runs: list[dict]) -> None:
+    print(f"\n{title}\n")
     print("| phase (s from the fault) | median | range |\n|---|---|---|")
     for name in [*ORDER, "webhook to first task"]:
         values = [r[name] for r in runs if r.get(name) is not None]
         if values:
             print(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f}-{max(values):.2f} |")
     print(f"\nexit codes {[r['rc'] for r in runs]}, incidents per run {[r['incidents'] for r in runs]}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--compare", default=None, help="also respond with this checkout of the project (before/after)")
+    args = ap.parse_args()
+    base = claim_port_base()
+    runs: dict[str, list[dict]] = {"this checkout": [], f"{args.compare}": []} if args.compare else {"": []}
+    loads = []
+    for i in range(args.runs):
+        order = [(None, "this checkout"), (args.compare, f"{args.compare}")] if args.compare else [(None, "")]
+        for project, name in order if i % 2 == 0 else reversed(order):
+            phases = one(base, project)
+            runs[name].append(phases)
+            loads.append(os.getloadavg()[0])
+            print(f"# run {i + 1} {name}: " + json.dumps({k: round(v, 2) for k, v in phases.items() if v is not None}),
+                  file=sys.stderr, flush=True)  # fmt: skip
+    for name, done in runs.items():
+        table(f"db-primary-down, nobody typing{' - ' + name if name else ''} ({args.runs} runs, load "
+              f"{min(loads):.1f}-{max(loads):.1f})", done)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -287,14 +287,23 @@ class AutoStart:
 
     def confirm(self, ctx, inc: Incident, steps: list[str], check: bool) -> None:
         """Set ``ctx`` to run the steps without a person, or raise Waiting (logged, paged)."""
+        reason = self.refusal(ctx, inc, steps, check)
+        if reason is not None:
+            raise self.waiting(inc, reason, steps)
+
+    def refusal(self, ctx, inc: Incident, steps: list[str], check: bool, classification: dict | None = None):
+        """Why the steps may not run without a person (logged; the caller pages, see ``waiting``), or None: then
+        ``ctx`` is set to run them. ``classification``: triage's, else the one in the incident's findings."""
         if check:
-            return
+            return None
         pause_doc = paused(self.root)
         if pause_doc is not None:
-            raise self.waiting(inc, describe_pause(pause_doc) + " (`incidentctl watch resume`)", steps)
-        classification = {}
-        with contextlib.suppress(OSError, ValueError):
-            classification = json.loads((inc.path / "triage" / "findings.json").read_text()).get("classification") or {}
+            return describe_pause(pause_doc) + " (`incidentctl watch resume`)"
+        if classification is None:
+            classification = {}
+            with contextlib.suppress(OSError, ValueError):
+                findings = json.loads((inc.path / "triage" / "findings.json").read_text())
+                classification = findings.get("classification") or {}
         decision = decide(self.policy, classification, read_history(self.root, self.inventory), destructive=bool(steps))
         self.decision = decision
         inc.log(
@@ -305,10 +314,11 @@ class AutoStart:
             failovers=list(decision.failovers),
         )
         if not decision.run:
-            raise self.waiting(inc, decision.reason, steps)
+            return decision.reason
         add_history(self.root, self.inventory, type="procedure", incident=inc.id, steps=len(steps))
         ctx.assume_yes = True
         ctx.confirmed_by = f"destructive steps confirmed by the auto-execution policy: {decision.reason}"
+        return None
 
     def blocked_start(self, inc: Incident, message: str) -> None:
         """Another procedure holds the platform: the alert stays in this incident, which says so and waits."""

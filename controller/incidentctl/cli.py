@@ -401,12 +401,15 @@ def respond(
 
 
 def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str], check: bool, work: dict):
-    if flow.one_run(ctx, check):  # confirmed up front: triage and the procedure in one Ansible run
-        sev, res = flow.triage_and_procedure(
-            ctx, inc, severity, services, lambda sev, playbook, steps: _print_plan(inc, sev, playbook, steps, check)
-        )
+    if flow.one_run(ctx, check):  # confirmed up front, or by the policy in the run: one Ansible run
+        with _waits(inc, work):
+            sev, res = flow.triage_and_procedure(
+                ctx, inc, severity, services, lambda sev, playbook, steps: _print_plan(inc, sev, playbook, steps, check)
+            )
         if sev is None:
             _nothing_to_do(inc, check)
+        elif ctx.auto is not None:
+            ctx.auto.finished(inc, res.changes)
         return res
     data = flow.triage(ctx, inc)
     sev = flow.decide(inc, data, severity, services)
@@ -416,21 +419,30 @@ def _respond(ctx: flow.Context, inc: Incident, severity: str, services: list[str
     playbook = flow.PROCEDURES[sev]
     steps = flow.destructive_steps(ctx, playbook)
     _print_plan(inc, sev, playbook, steps, check)
-    try:
+    with _waits(inc, work, steps, ControllerError):
         if ctx.auto is not None:  # an alert started it: the auto-execution policy confirms, or it waits
             ctx.auto.confirm(ctx, inc, steps, check)
         confirmed = flow.confirm_steps(ctx, inc, steps, check)
-    except ControllerError as exc:
-        work["state"] = "waiting"
-        waiting = getattr(exc, "waiting_for", None) or (
-            f"confirmation of {len(steps)} destructive step(s): incidentctl respond --incident {inc.id} --yes"
-        )
-        inc.update(waiting_for=waiting)
-        raise
     res = flow.run_procedure(ctx, inc, playbook, check=check, confirmed=confirmed)
     if ctx.auto is not None:
         ctx.auto.finished(inc, res.changes)
     return res
+
+
+@contextlib.contextmanager
+def _waits(inc: Incident, work: dict, steps: list[str] | None = None, stops=Refused):
+    """A refusal to confirm (nobody to ask, declined, the policy) leaves the incident waiting, saying for what;
+    ``stops``: the errors that count as that refusal (before a procedure starts, every one does)."""
+    try:
+        yield
+    except stops as exc:
+        work["state"] = "waiting"
+        count = f"{len(steps)} " if steps is not None else ""
+        waiting = getattr(exc, "waiting_for", None) or (
+            f"confirmation of {count}destructive step(s): incidentctl respond --incident {inc.id} --yes"
+        )
+        inc.update(waiting_for=waiting)
+        raise
 
 
 def _nothing_to_do(inc: Incident, check: bool) -> None:

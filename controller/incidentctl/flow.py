@@ -41,7 +41,7 @@ RUN_KINDS = {
     "communicate": "communication",
 }
 # Variables incidentctl sets itself: an operator's -e may not shadow them.
-RESERVED_VARS = ("incident_dir", "incident_id", "confirm_destructive", "affected_services")
+RESERVED_VARS = ("incident_dir", "incident_id", "confirm_destructive", "affected_services", "incident_gate_file")
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 
@@ -305,10 +305,26 @@ def procedure_finished(ctx: Context, incident: Incident, playbook: str, res: Run
 
 
 def one_run(ctx: Context, check: bool) -> bool:
-    """Triage and the procedure go in one Ansible run (respond.yml) when nothing waits between them: the
-    destructive steps are confirmed up front (--yes), not by a person after the plan, nor by the
-    auto-execution policy, which reads triage's findings first. A check run keeps two runs (no hurry)."""
-    return ctx.assume_yes and ctx.auto is None and not check
+    """Triage and the procedure go in one Ansible run (respond.yml) when no person waits between them: the
+    destructive steps are confirmed up front (--yes), or an alert started the response and the auto-execution
+    policy decides on triage's findings inside the run (the playbook waits at its gate, incident_gate, for the
+    decision written to the incident's gate.json; not on an execution node, which cannot read that file). A
+    person asked after the plan, and a check run (no hurry), keep two runs."""
+    if check:
+        return False
+    if ctx.auto is not None:
+        return not ctx.executor.remote
+    return ctx.assume_yes
+
+
+GATE_FILE = "gate.json"
+
+
+def write_gate(path: Path, severity: str | None, run: bool, reason: str) -> None:
+    """incidentctl's decision for the playbook waiting at its gate; written whole (the gate reads a whole file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"severity": severity, "run": run, "reason": reason}) + "\n")
+    tmp.replace(path)
 
 
 def triage_and_procedure(
@@ -328,21 +344,49 @@ def triage_and_procedure(
     """
     requested = check_severity(requested)
     state: dict = {}
+    gate = incident.path / GATE_FILE if ctx.auto is not None else None
+
+    def decided(severity: str | None) -> None:
+        """The procedure may start: confirmed (by --yes or the policy), recorded, and the gate told."""
+        playbook = PROCEDURES[severity]
+        confirm_steps(ctx, incident, state["steps"], False)
+        state["kind"] = procedure_started(incident, playbook, False)
+        if gate is not None:
+            write_gate(gate, severity, True, ctx.confirmed_by)
 
     def published(run_name: str, data: dict) -> None:
         if "triage" not in data or "triage" in state:
             return
-        state["triage"] = triage_found(ctx, incident, data["triage"], run_name)
-        severity = state["severity"] = decide(incident, state["triage"], requested, services)
-        if severity is not None:
+        try:
+            state["triage"] = triage_found(ctx, incident, data["triage"], run_name)
+            severity = state["severity"] = decide(incident, state["triage"], requested, services)
+            if severity is None:
+                if gate is not None:
+                    write_gate(gate, None, False, "triage found nothing to do")
+                return
             playbook = PROCEDURES[severity]
-            steps = destructive_steps(ctx, playbook)
+            steps = state["steps"] = destructive_steps(ctx, playbook)
             on_plan(severity, playbook, steps)
-            confirm_steps(ctx, incident, steps, False)
-            state["kind"] = procedure_started(incident, playbook, False)
+            if gate is not None:
+                classification = state["triage"].get("classification") or {}
+                reason = ctx.auto.refusal(ctx, incident, steps, False, classification)
+                if reason is not None:  # paged after the run, which runs no procedure now
+                    state["waiting"] = reason
+                    write_gate(gate, severity, False, reason)
+                    return
+            decided(severity)
+        except BaseException:
+            if gate is not None and not gate.exists():  # the playbook must not wait for a decision never coming
+                write_gate(gate, None, False, "incidentctl failed deciding on triage's findings")
+            raise
 
     incident.log("triage started", "triage started", kind_of_run="triage")
-    variables = {**ctx.extravars, "confirm_destructive": True, "incident_severity": requested}
+    variables = {**ctx.extravars, "incident_severity": requested}
+    if gate is None:
+        variables["confirm_destructive"] = True
+    else:  # the decision comes through the gate, after triage
+        gate.unlink(missing_ok=True)  # an earlier run's decision is not this one's
+        variables["incident_gate_file"] = str(gate)
     res = run_playbook(
         ctx.project,
         incident,
@@ -358,6 +402,8 @@ def triage_and_procedure(
     severity = state["severity"]
     if severity is None:
         return None, None
+    if "waiting" in state:
+        raise ctx.auto.waiting(incident, state["waiting"], state["steps"])
     return severity, procedure_finished(ctx, incident, PROCEDURES[severity], res, False, state["kind"])
 
 

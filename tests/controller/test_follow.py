@@ -44,6 +44,9 @@ class Terminal:
             encoding="utf-8",
             dimensions=(50, 250),
             timeout=None,
+            # Ctrl-C works as at a terminal even when the tests were started in the background (a background
+            # job of a non-interactive shell ignores SIGINT, and Python keeps an ignored SIGINT ignored).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.chunks: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)

@@ -63,11 +63,14 @@ def test_db_primary_down_is_one_incident_one_promotion_and_a_second_one_inside_t
         assert global_write(lab) == 201  # the application writes again, through the global entry point
         assert db_state(lab, "db-replica") == {"read_only": False, "replica": False}
 
-        # The record is the one `respond` keeps, and it names the alerts.
-        assert {"triage", "p0_critical", "investigate", "postmortem"} <= set(runs(first))
+        # The record is the one `respond` keeps, and it names the alerts. Triage and P0 went in one run: the
+        # policy decided inside it (the playbook waited at its gate for the decision).
+        assert runs(first) == ["investigate", "postmortem", "respond"]
         for part in ("incident.json", "timeline.jsonl", "postmortem.md", "report.html", "triage/findings.json"):
             assert (first.path / part).exists(), part
-        assert list((first.path / "outcomes").glob("*p0_critical.json"))
+        gate = json.loads((first.path / "gate.json").read_text())
+        assert gate["run"] is True and gate["severity"] == "P0" and "auto-execution policy" in gate["reason"]
+        assert list((first.path / "outcomes").glob("*respond.json"))
         assert list((first.path / "investigation").iterdir())
         kinds = [e.get("kind") for e in first.timeline()]
         assert "auto-execution decided" in kinds and "automatic failover recorded" in kinds
@@ -129,7 +132,8 @@ def test_db_primary_down_is_one_incident_one_promotion_and_a_second_one_inside_t
         assert "block period" in second.data["waiting_for"] and command in second.data["waiting_for"]
         refusal = next(e for e in second.timeline() if e.get("kind") == "auto-execution refused")
         assert "automatic database failover ran" in refusal["message"] and command in refusal["message"]
-        assert runs(second) == ["investigate", "page_plan", "triage"] and not promotions(second)
+        assert runs(second) == ["investigate", "page_plan", "respond"] and not promotions(second)
+        assert json.loads((second.path / "gate.json").read_text())["run"] is False  # its run started no procedure
         assert pages_naming(lab, command), "the on-call was not paged with the plan"
         assert "block period" in incidentctl("show", second_id, env=watch.env).stdout
 
@@ -209,8 +213,8 @@ def test_the_example_policy_opens_the_incident_pages_the_plan_and_runs_nothing_d
             command = f"incidentctl respond --incident {inc_id} --yes"
             assert inc.data["run"]["state"] == "waiting" and command in inc.data["waiting_for"]
             assert "none of these findings" in inc.data["waiting_for"]
-            # triage, the page, the evidence: nothing that changes the platform
-            assert runs(inc) == ["investigate", "page_plan", "triage"]
+            # triage (its run stopped at the gate), the page, the evidence: nothing that changes the platform
+            assert runs(inc) == ["investigate", "page_plan", "respond"]
             changes = [e for e in inc.timeline() if e.get("source") == "ansible" and e.get("changed")]
             assert [e["run"] for e in changes] == ["02-page_plan"]  # the page is the one thing it sent
             assert db_state(lab, "db-replica") == {"read_only": True, "replica": True}
