@@ -289,7 +289,7 @@ def service_objects(db: DbParams, progress_deadline: int = 30) -> list[dict]:
             container,
             2,
             progressDeadlineSeconds=progress_deadline,
-            strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
             pod={"terminationGracePeriodSeconds": 10},
         )
         dep["metadata"]["labels"]["app.kubernetes.io/part-of"] = "shop"
