@@ -189,9 +189,13 @@ class ProcessTable:
             if rec.running:
                 pids.add(rec.pid)
         _terminate(pids, timeout)
+        # A component being stopped can start a process after the sweep (a pod its kubelet was starting); they
+        # are all gone now, so a second sweep finds the last ones (a CI run found such a pod left running).
+        late = set(self.sweep()) - pids
+        _terminate(late, timeout)
         for rec in self.records():
             self.forget(rec.name)
-        return len(pids)
+        return len(pids | late)
 
 
 def _pids_in_group(pgid: int) -> list[int]:
