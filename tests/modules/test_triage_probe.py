@@ -172,3 +172,50 @@ def test_bad_input_is_refused_in_one_line_and_secrets_only_at_the_top(lab):
     res = run_module("triage_probe", {"deadline": -1, "alerts": {"url": lab.cfg.url("prometheus"), "alerts": True}})
     assert res["failed"] and "deadline must be a positive number" in res["msg"]
     assert "Traceback" not in json.dumps(res)
+
+
+def test_classify_gives_the_findings_and_severity_the_filters_give_and_keeps_them_in_the_record(lab, tmp_path):
+    """One service endpoint down (a closed port) and the databases read: the task's findings and severity are the
+    filters' over its own results, the record file holds them beside the raw results, and check mode writes none."""
+    from ansible_collections.incident.response.plugins.filter.classify_severity import classify_severity
+    from ansible_collections.incident.response.plugins.filter.triage_findings import triage_findings
+
+    policy = [
+        {"severity": "P0", "check": "database_down", "reason": "primary database down"},
+        {"severity": "P2", "check": "services_down", "params": {"min": 1}, "reason": "a service down"},
+    ]
+    inventory = {"db-primary": {"expected_role": "primary"}, "db-replica": {"expected_role": "replica"}}
+    dest = tmp_path / "incident" / "triage" / "findings.json"
+    args = {
+        "deadline": 5,
+        "health": {
+            "endpoints": [{"name": "user-service@primary", "url": "http://127.0.0.1:1/actuator/health"}],
+            "retries": 0,
+            "fail_on": "never",
+        },
+        "databases": {"servers": servers(lab), "login_user": DB_USERS["admin"], "fail_on_unreachable": False},
+        "login_password": lab.secrets()["admin"],
+        "alerts": {"url": lab.cfg.url("prometheus"), "alerts": True, "dest": str(dest.parent / "alerts.json")},
+        "classify": {"policy": policy, "inventory": inventory, "dest": str(dest)},
+        "make_dirs": True,
+    }
+    res = run_module("triage_probe", dict(args, alerts=dict(args["alerts"], dest=None)), check=True)
+    assert not res["failed"], res["msg"]
+    assert res["classification"]["severity"] == "P2" and not dest.exists()
+
+    res = run_module("triage_probe", args)
+    assert not res["failed"], res["msg"]
+    expected = triage_findings(res["health"], {"result": res["databases"], "inventory": inventory}, res["alerts"])
+    assert res["findings"]["services"] == expected["services"] and res["findings"]["problems"] == expected["problems"]
+    assert [s["up"] for s in res["findings"]["services"]] == [False]
+    assert res["classification"] == classify_severity(expected, policy)
+    assert res["classification"]["reasons"][0].startswith("a service down: ")
+    assert res["msg"].endswith(" | severity: P2")
+    doc = json.loads(dest.read_text())
+    assert doc["classification"] == res["classification"] and doc["findings"]["databases"] == expected["databases"]
+    assert doc["raw"]["databases"]["primaries"] == ["db-primary"] and doc["raw"]["alerts_file"] == "alerts.json"
+    assert lab.secrets()["admin"] not in dest.read_text()
+
+    res = run_module("triage_probe", dict(args, classify={"policy": [{"severity": "P9", "check": "lb_down"}]}))
+    assert res["failed"] and res["msg"].startswith("classify: rule 0 has severity 'P9'")
+    assert "Traceback" not in json.dumps(res)

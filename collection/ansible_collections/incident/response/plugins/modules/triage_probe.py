@@ -67,9 +67,43 @@ options:
         C(kubeconfig), C(request_timeout), C(fail_on_error), C(dest), C(text_dest)...). Left out, it does not run.
       - A cluster authenticates through its kubeconfig here (a token is a secret, not taken in this dict).
     type: dict
+  classify:
+    description:
+      - Triage's findings from the probes' results, classified by a severity policy, in this task (what the
+        P(incident.response.triage_findings#filter) and P(incident.response.classify_severity#filter) filters do
+        with the registered result), returned as RV(findings) and RV(classification), and written to C(dest).
+        Left out, the task only probes.
+      - The filters and this option share one implementation, so both classify alike; this saves the playbook the
+        tasks that would compute, classify and record the findings (Ansible's cost of each) on the way to the
+        first change.
+    type: dict
+    suboptions:
+      policy:
+        description: The severity policy, rules as P(incident.response.classify_severity#filter) takes them.
+        type: list
+        elements: dict
+        required: true
+      inventory:
+        description: The inventory's C(databases) map (each server's C(expected_role)), as the filter's C(inventory).
+        type: dict
+      config:
+        description: The services' ConfigMap and its database keys, as the filter's C(config).
+        type: dict
+      clusters:
+        description: >-
+          The database clusters (P(incident.response.db_clusters#filter)'s result), as the filter's C(clusters).
+        type: dict
+      dest:
+        description:
+          - Where to write the findings, the classification and the raw health and database results (JSON), for
+            example the incident record's C(triage/findings.json). The alerts and the cluster state are not copied
+            into it, they are named (C(raw.alerts_file), C(raw.cluster_file), relative to its directory).
+          - Not written in check mode.
+        type: path
   make_dirs:
     description:
-      - Create the missing directories of the record files (C(alerts.dest), C(cluster.dest), C(cluster.text_dest)),
+      - Create the missing directories of the record files (C(alerts.dest), C(cluster.dest), C(cluster.text_dest),
+        C(classify.dest)),
         for example an incident's directories, also in check mode when the task runs with C(check_mode=false).
     type: bool
     default: false
@@ -155,6 +189,7 @@ elapsed_ms:
   sample: 820.4
 """
 
+import json
 import os
 import time
 import traceback
@@ -170,6 +205,7 @@ from ansible_collections.incident.response.plugins.module_utils import (
     mysql,
     mysql_status,
     prometheus,
+    triage,
     web,
 )
 from ansible_collections.incident.response.plugins.module_utils.common import (
@@ -179,6 +215,7 @@ from ansible_collections.incident.response.plugins.module_utils.common import (
     check_deadline,
     run,
 )
+from ansible_collections.incident.response.plugins.module_utils.files import write_atomic
 
 # probe -> (its module's options, its module's step, what it needs: "mysql", "k8s" or None)
 PROBES = {
@@ -198,6 +235,16 @@ def argument_spec():
         login_password=dict(type="str", no_log=True),
         alerts=dict(type="dict"),
         cluster=dict(type="dict"),
+        classify=dict(
+            type="dict",
+            options=dict(
+                policy=dict(type="list", elements="dict", required=True),
+                inventory=dict(type="dict"),
+                config=dict(type="dict"),
+                clusters=dict(type="dict"),
+                dest=dict(type="path"),
+            ),
+        ),
         make_dirs=dict(type="bool", default=False),
         **web.auth_argument_spec(),
     )
@@ -252,13 +299,37 @@ def probe_params(module, name):
     return result.validated_parameters
 
 
-def make_dirs(params):
-    """The missing directories of the probes' record files (an incident's directories)."""
-    for name, keys in RECORD_FILES.items():
-        for key in keys:
-            path = (params.get(name) or {}).get(key)
-            if path:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o755, exist_ok=True)
+def make_dirs(params, findings_dest=None):
+    """The missing directories of the record files (an incident's directories)."""
+    paths = [(params.get(name) or {}).get(key) for name, keys in RECORD_FILES.items() for key in keys]
+    for path in [*paths, findings_dest]:
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o755, exist_ok=True)
+
+
+def classify(module, result, params):
+    """The findings and the policy's severity, from the probes' results; the record's findings file."""
+    c = module.params["classify"]
+    databases = {"result": result["databases"], "inventory": c["inventory"], "config": c["config"]}
+    if c["clusters"] is not None:
+        databases["clusters"] = c["clusters"]
+    try:
+        findings = triage.findings(result["health"], databases, result["alerts"], result["cluster"])
+        classification = triage.classify(findings, c["policy"])
+    except ValueError as exc:
+        read = {k: v for k, v in result.items() if k != "msg"}  # what the probes read stays in the failure
+        raise ModuleFailure(f"classify: {exc}", **read) from None
+    if c["dest"] and not module.check_mode:
+        here = os.path.dirname(os.path.abspath(c["dest"]))
+        files = {
+            f"{name}_file": os.path.relpath(os.path.abspath(params[name]["dest"]), here)
+            for name in ("alerts", "cluster")
+            if (params.get(name) or {}).get("dest")
+        }
+        raw = dict(health=result["health"], databases=result["databases"], **files)
+        doc = {"findings": findings, "classification": classification, "raw": raw}
+        write_atomic(module, c["dest"], (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+    return findings, classification
 
 
 def _probe(module, name, params, deadline):
@@ -304,7 +375,7 @@ def triage_probe(module):
     if "k8s" in needs:
         k8s.require_kubernetes(module)
     if p["make_dirs"] and not module.check_mode:
-        make_dirs(params)
+        make_dirs(params, (p["classify"] or {}).get("dest"))
 
     start = time.monotonic()
     answers = bounded_map(lambda name: _probe(module, name, params[name], deadline), names, len(names))
@@ -323,6 +394,10 @@ def triage_probe(module):
     if failures:
         raise ModuleFailure("; ".join(failures), **result)
     result["msg"] = " | ".join(f"{name}: {result[name].get('msg')}" for name in names)
+    if p["classify"] is not None:
+        result["findings"], result["classification"] = classify(module, result, params)
+        severity = result["classification"]["severity"]
+        result["msg"] += f" | severity: {severity or 'no incident'}"
     return result
 
 
