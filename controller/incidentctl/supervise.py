@@ -179,17 +179,27 @@ def node_main(argv: list[str]) -> int:
     return rc if rc >= 0 else 128 - rc
 
 
+CACHED_STRATEGY = "incident_mitogen_linear"
+
+
 def mitogen_env() -> dict[str, str]:
-    """Use mitogen's strategy when it is installed: it cuts the per-task cost by more than half."""
+    """Use mitogen's strategy when it is installed: it cuts the per-task cost by more than half.
+
+    Where incidentctl is installed (not on an execution node, which runs this file alone) the strategy is
+    strategy/incident_mitogen_linear.py: mitogen's linear strategy that keeps what it computes about the
+    modules it ships in a cache between runs (~0.4 s less before a run's first task)."""
     if os.environ.get("INCIDENTCTL_NO_MITOGEN"):
         return {}
     spec = importlib.util.find_spec("ansible_mitogen")
     if spec is None or not spec.submodule_search_locations:
         return {}
     strategy = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
-    return (
-        {"ANSIBLE_STRATEGY_PLUGINS": str(strategy), "ANSIBLE_STRATEGY": "mitogen_linear"} if strategy.is_dir() else {}
-    )
+    if not strategy.is_dir():
+        return {}
+    ours = Path(globals().get("__file__") or "/nonexistent").with_name("strategy")
+    if (ours / f"{CACHED_STRATEGY}.py").is_file():
+        return {"ANSIBLE_STRATEGY_PLUGINS": f"{ours}{os.pathsep}{strategy}", "ANSIBLE_STRATEGY": CACHED_STRATEGY}
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(strategy), "ANSIBLE_STRATEGY": "mitogen_linear"}
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from support import run_module
 def test_mitogen_is_there_to_be_used():
     # A declared dependency (pyproject.toml): without it every test below would prove the default strategy.
     if not os.environ.get("INCIDENTCTL_NO_MITOGEN"):
-        assert mitogen_env().get("ANSIBLE_STRATEGY") == "mitogen_linear"
+        assert mitogen_env().get("ANSIBLE_STRATEGY") == "incident_mitogen_linear"
 
 
 def test_module_tasks_run_under_the_strategy_incidentctl_uses():

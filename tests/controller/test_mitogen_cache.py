@@ -1,0 +1,110 @@
+"""incidentctl's mitogen strategy keeps what mitogen computes about shipped modules between runs, and computes it
+again when a source changes (strategy/incident_mitogen_linear.py)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import ansible.executor.module_common
+import pytest
+
+from incidentctl.project import ansible_env, mitogen_env
+
+pytest.importorskip("ansible_mitogen", reason="mitogen is a declared dependency; without it there is no cache")
+cache = importlib.import_module("incidentctl.strategy.incident_mitogen_linear")
+
+
+def refuse(*_args, **_kwargs):
+    raise AssertionError("computed again instead of read from the cache")
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("INCIDENTCTL_MITOGEN_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_the_module_utils_of_a_module_are_kept_and_scanned_again_when_a_file_changes(tmp_path, cache_dir, monkeypatch):
+    module = tmp_path / "probe_module.py"
+    module.write_text("from ansible.module_utils.common.text.converters import to_text\n")
+    args = (
+        "ansible_collections.x.y.plugins.modules.probe_module",
+        str(module),
+        (ansible.executor.module_common._MODULE_UTILS_PATH,),
+    )
+
+    first = cache.cached_scan(*args)
+    assert "ansible.module_utils.common.text.converters" in [name for name, _path, _pkg in first]
+    assert len(list((cache_dir / "scan").iterdir())) == 1
+
+    monkeypatch.setattr(cache, "_scan", refuse)
+    assert cache.cached_scan(*args) == first  # from the cache: the scan was not run
+
+    module.write_text("from ansible.module_utils.common.validation import check_type_int\n")
+    with pytest.raises(AssertionError, match="computed again"):
+        cache.cached_scan(*args)  # the module changed: its entry no longer holds
+
+
+def test_a_module_payload_is_kept_and_built_again_when_its_source_changes(tmp_path, cache_dir, monkeypatch):
+    import mitogen.master
+
+    package = tmp_path / "cachedpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("cachedpkg.mod")
+    broker = mitogen.master.Broker()
+    try:
+        first = mitogen.master.Router(broker).responder._build_tuple("cachedpkg.mod")
+        assert first[0] == "cachedpkg.mod" and len(list((cache_dir / "payload").iterdir())) == 1
+
+        monkeypatch.setattr(cache, "_build_tuple", refuse)
+        again = mitogen.master.Router(broker).responder._build_tuple("cachedpkg.mod")  # a new run's responder
+        assert again == first and bytes(again[3]) == bytes(first[3])
+
+        (package / "mod.py").write_text("VALUE = 2\n")
+        with pytest.raises(AssertionError, match="computed again"):
+            mitogen.master.Router(broker).responder._build_tuple("cachedpkg.mod")
+
+        # A package's payload names its submodules: one more submodule is a new entry, not the old answer.
+        monkeypatch.undo()
+        monkeypatch.setenv("INCIDENTCTL_MITOGEN_CACHE", str(cache_dir))
+        monkeypatch.syspath_prepend(str(tmp_path))
+        before = mitogen.master.Router(broker).responder._build_tuple("cachedpkg")
+        (package / "other.py").write_text("")
+        after = mitogen.master.Router(broker).responder._build_tuple("cachedpkg")
+        assert "other" not in before[1] and "other" in after[1]
+    finally:
+        broker.shutdown()
+        broker.join()
+        sys.modules.pop("cachedpkg.mod", None)
+        sys.modules.pop("cachedpkg", None)
+
+
+def test_off_keeps_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("INCIDENTCTL_MITOGEN_CACHE", "off")
+    module = tmp_path / "m.py"
+    module.write_text("import json\n")
+    assert cache.cache_dir() is None
+    cache.cached_scan("m", str(module), (ansible.executor.module_common._MODULE_UTILS_PATH,))
+    assert not any(tmp_path.glob("**/scan"))
+
+
+def test_runs_use_the_cached_strategy_and_fill_the_cache(tmp_path):
+    """A module task run with incidentctl's environment runs the cached strategy: after it the cache holds the
+    payloads of the modules it shipped and the module_utils of the module it ran."""
+    from support import PROJECT_ROOT, run_module
+
+    if not mitogen_env():
+        pytest.skip("INCIDENTCTL_NO_MITOGEN is set: the default strategy runs")
+    assert ansible_env(PROJECT_ROOT)["ANSIBLE_STRATEGY"] == "incident_mitogen_linear"
+    res = run_module(
+        "ansible.builtin.ping", {"data": "pong"}, env={"INCIDENTCTL_MITOGEN_CACHE": str(tmp_path / "cache")}
+    )
+    assert not res["failed"] and res["ping"] == "pong", res
+    names = {json.loads(p.read_text())[0] for p in (tmp_path / "cache" / "payload").iterdir()}
+    assert "ansible.module_utils.basic" in names
+    assert list((tmp_path / "cache" / "scan").iterdir())
