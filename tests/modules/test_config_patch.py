@@ -28,6 +28,16 @@ def db_health(lab, region, service="user-service"):
     return body.get("status"), details.get("host"), details.get("port")
 
 
+def pods(lab, region, app):
+    """The running pods of one service (those of a finished rollout: the old ones are gone or terminating)."""
+    listed = client.CoreV1Api(api(lab, region)).list_namespaced_pod(NS, label_selector=f"app={app}").items
+    return [p for p in listed if p.metadata.deletion_timestamp is None]
+
+
+def ready_at(pod):
+    return next(c.last_transition_time for c in pod.status.conditions if c.type == "Ready" and c.status == "True")
+
+
 def no_secret_values(lab, *results):
     values = [v for v in lab.secrets().values() if v]
     text = json.dumps(results)
@@ -109,7 +119,8 @@ def test_db_host_and_port_in_both_regions_restart_the_services_and_roll_back(res
     assert again["msg"].startswith("microservice-config already as asked in 2 namespace(s)")
     assert all(not c["restarted"] for cm in again["configmaps"] for c in cm["consumers"])
 
-    # Rollback from the backup file: the old values, services restarted onto the primary again.
+    # Rollback from the backup file: the old values, services restarted onto the primary again - one region after
+    # the other: the secondary's new pods are created once the primary's are ready.
     back = run_module(
         "config_patch",
         {
@@ -118,10 +129,13 @@ def test_db_host_and_port_in_both_regions_restart_the_services_and_roll_back(res
             "name": CM,
             "backup_file": args["backup_file"],
             "restart_consumers": True,
+            "restart_order": "together",
         },
     )
     assert not back["failed"], back["msg"]
     assert back["msg"].startswith("restored microservice-config in 2 of 2 namespace(s)")
+    primary_ready = max(ready_at(pod) for pod in pods(lab, "primary", "user-service"))
+    assert all(pod.metadata.creation_timestamp >= primary_ready for pod in pods(lab, "secondary", "user-service"))
     for region in REGIONS:
         assert data(lab, region) == before[region]
         wait_for(
@@ -208,6 +222,13 @@ def test_clear_failures(lab):
     assert res["failed"] and "primary: namespace 'nowhere' does not exist" in res["msg"]
     res = run_module("config_patch", {**kube, "namespace": NS, "name": CM, "data": {"feature.on": True}})
     assert res["failed"] and "ConfigMap values are strings: quote it" in res["msg"]
+    res = run_module(
+        "config_patch",
+        {**kube, "namespace": NS, "name": CM, "data": {"a": "b"}, "restart_order": "cluster_by_cluster", "wait": False},
+    )
+    assert res["failed"] and res["msg"] == (
+        "restart_order=cluster_by_cluster waits for each cluster's rollouts: it needs wait=true"
+    )
     with read_only(lab) as viewer:
         res = run_module("config_patch", {**viewer, "namespace": NS, "name": CM, "data": {"db.host": "x"}})
         listed = run_module("config_patch", {**viewer, "namespace": NS, "name": CM, "list_secrets": True}, check=True)

@@ -107,6 +107,18 @@ options:
         Nothing is restarted where nothing changed.
     type: bool
     default: false
+  restart_order:
+    description:
+      - How the consumers of several clusters restart, with O(restart_consumers=true).
+      - V(together), all at once.
+      - V(cluster_by_cluster), one cluster after the other in the order of O(clusters), each cluster's rollouts
+        waited for before the next one's consumers restart. List the region that serves traffic first - its users are
+        served again sooner, as its new pods do not share the CPU with the other regions' - and a configuration its
+        pods cannot start with stops at the first cluster (the others keep their running pods; RV(configmaps) says
+        which consumers restarted). Needs O(wait=true).
+    type: str
+    choices: [together, cluster_by_cluster]
+    default: together
   consumer_kinds:
     description: Kinds of workloads searched for consumers.
     type: list
@@ -129,7 +141,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for all rollouts together.
+    description: Seconds to wait for all rollouts together (every cluster's, with O(restart_order=cluster_by_cluster)).
     type: float
     default: 300
   log_lines:
@@ -317,6 +329,7 @@ def argument_spec():
         consumer_kinds=dict(type="list", elements="str", choices=KINDS, default=list(KINDS)),
         secrets=dict(type="list", elements="str", default=[], no_log=False),
         list_secrets=dict(type="bool", default=False),
+        restart_order=dict(type="str", choices=["together", "cluster_by_cluster"], default="together"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="float", default=300),
         log_lines=dict(type="int", default=20),
@@ -478,10 +491,57 @@ def previous_of(t):
     return dict(cluster=t["cluster"].name, namespace=t["namespace"], name=t["name"], data=t["previous"])
 
 
+def restart_wave(module, wave, timestamp, dry_run, clusters, msg, failure_result):
+    """Restart one wave of consumers at once (in check mode, the restarts' dry runs); fail on any refusal.
+    ``failure_result()`` is the module's result so far, for the failure."""
+
+    def restart(pair):
+        t, c = pair
+        try:
+            patched = rollout.restart(t["cluster"], c["obj"], timestamp, dry_run=dry_run)
+            if not dry_run:
+                c.update(restarted=True, generation=patched["metadata"].get("generation", 0))
+        except ModuleFailure as exc:
+            c["error"] = exc.msg
+
+    bounded_map(restart, wave, module.params["concurrency"])
+    if dry_run:
+        warn_dry_runs_refused(module, clusters)
+    bad = [c for _t, c in wave if c.get("error")]
+    if bad:
+        outcome = "would fail (the server refused the dry run)" if dry_run else "failed"
+        raise ModuleFailure(
+            f"{msg}, but {len(bad)} restart(s) {outcome}: " + " | ".join(c["error"] for c in bad), **failure_result()
+        )
+
+
+def wait_wave(p, wave, budget, msg, failure_result):
+    """Wait for one wave's rollouts (``kubectl rollout status``); fail, with the rollouts, when one does not end."""
+    items = [
+        dict(
+            cluster=t["cluster"],
+            namespace=t["namespace"],
+            kind=c["kind"],
+            name=c["name"],
+            min_generation=c.get("generation", 0),
+        )
+        for t, c in wave
+    ]
+    waited = rollout.wait_rollouts(items, budget, log_lines=p["log_lines"], concurrency=p["concurrency"])
+    for (_t, c), w in zip(wave, waited, strict=True):
+        c["rollout"] = {k: v for k, v in w.items() if k not in ("cluster", "namespace", "kind", "name")}
+        c.pop("generation", None)
+    problem = rollout.rollout_failure(waited)
+    if problem:
+        raise ModuleFailure(f"{msg}, but {problem}", **failure_result())
+
+
 def config_patch(module):
     p = module.params
     start = time.monotonic()
     check_numbers(p, non_negative=("wait_timeout", "log_lines"), positive=("concurrency",))
+    if p["restart_order"] == "cluster_by_cluster" and not p["wait"]:
+        raise ModuleFailure("restart_order=cluster_by_cluster waits for each cluster's rollouts: it needs wait=true")
     clusters = clusters_from_params(module)
     by_name = {c.name: c for c in clusters}
     try:
@@ -610,47 +670,24 @@ def config_patch(module):
     )
     if p["restart_consumers"] and affected:
         timestamp = rollout.now_rfc3339()
-
-        def restart(pair):
-            t, c = pair
-            try:
-                patched = rollout.restart(t["cluster"], c["obj"], timestamp, dry_run=dry_run)
-                if not dry_run:
-                    c.update(restarted=True, generation=patched["metadata"].get("generation", 0))
-            except ModuleFailure as exc:
-                c["error"] = exc.msg
-
-        bounded_map(restart, affected, p["concurrency"])
-        if dry_run:
-            warn_dry_runs_refused(module, clusters)
-        bad = [c for _t, c in affected if c.get("error")]
-        if bad:
-            outcome = "would fail (the server refused the dry run)" if dry_run else "failed"
-            raise ModuleFailure(
-                f"{msg}, but {len(bad)} restart(s) {outcome}: " + " | ".join(c["error"] for c in bad),
-                **result(backup_file=backup),
-            )
-        if p["wait"] and not dry_run:
-            items = [
-                dict(
-                    cluster=t["cluster"],
-                    namespace=t["namespace"],
-                    kind=c["kind"],
-                    name=c["name"],
-                    min_generation=c.get("generation", 0),
-                )
-                for t, c in affected
-            ]
-            waited = rollout.wait_rollouts(
-                items, p["wait_timeout"], log_lines=p["log_lines"], concurrency=p["concurrency"]
-            )
-            for (_t, c), w in zip(affected, waited, strict=True):
-                c["rollout"] = {k: v for k, v in w.items() if k not in ("cluster", "namespace", "kind", "name")}
-                c.pop("generation", None)
-            problem = rollout.rollout_failure(waited)
-            if problem:
-                raise ModuleFailure(
-                    f"{msg}, restarted {len(affected)} consumer(s), but {problem}", **result(backup_file=backup)
+        waves = [affected]
+        if p["restart_order"] == "cluster_by_cluster":
+            waves = [[(t, c) for t, c in affected if t["cluster"].name == c_.name] for c_ in clusters]
+            waves = [wave for wave in waves if wave]
+        waited_since, restarted = time.monotonic(), 0
+        for i, wave in enumerate(waves):
+            restart_wave(module, wave, timestamp, dry_run, clusters, msg, lambda: result(backup_file=backup))
+            restarted += len(wave)
+            if p["wait"] and not dry_run:
+                budget = max(0.0, p["wait_timeout"] - (time.monotonic() - waited_since))
+                left = sorted({t["cluster"].name for later in waves[i + 1 :] for t, _c in later})
+                note = f" (not restarted, in {', '.join(left)}: the next clusters wait for this one)" if left else ""
+                wait_wave(
+                    p,
+                    wave,
+                    budget,
+                    f"{msg}, restarted {restarted} consumer(s){note}",
+                    lambda: result(backup_file=backup),
                 )
         for _t, c in affected:
             c.pop("generation", None)
