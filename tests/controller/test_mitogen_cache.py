@@ -22,8 +22,12 @@ def refuse(*_args, **_kwargs):
 
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("INCIDENTCTL_MITOGEN_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "incidentctl"
+
+
+def entries(cache_dir, kind):
+    return sorted(cache_dir.glob(f"mitogen-{kind}-*.json"))
 
 
 def test_the_module_utils_of_a_module_are_kept_and_scanned_again_when_a_file_changes(tmp_path, cache_dir, monkeypatch):
@@ -37,7 +41,7 @@ def test_the_module_utils_of_a_module_are_kept_and_scanned_again_when_a_file_cha
 
     first = cache.cached_scan(*args)
     assert "ansible.module_utils.common.text.converters" in [name for name, _path, _pkg in first]
-    assert len(list((cache_dir / "scan").iterdir())) == 1
+    assert len(entries(cache_dir, "scan")) == 1
 
     monkeypatch.setattr(cache, "_scan", refuse)
     assert cache.cached_scan(*args) == first  # from the cache: the scan was not run
@@ -59,7 +63,7 @@ def test_a_module_payload_is_kept_and_built_again_when_its_source_changes(tmp_pa
     broker = mitogen.master.Broker()
     try:
         first = mitogen.master.Router(broker).responder._build_tuple("cachedpkg.mod")
-        assert first[0] == "cachedpkg.mod" and len(list((cache_dir / "payload").iterdir())) == 1
+        assert first[0] == "cachedpkg.mod" and len(entries(cache_dir, "payload")) == 1
 
         monkeypatch.setattr(cache, "_build_tuple", refuse)
         again = mitogen.master.Router(broker).responder._build_tuple("cachedpkg.mod")  # a new run's responder
@@ -71,7 +75,7 @@ def test_a_module_payload_is_kept_and_built_again_when_its_source_changes(tmp_pa
 
         # A package's payload names its submodules: one more submodule is a new entry, not the old answer.
         monkeypatch.undo()
-        monkeypatch.setenv("INCIDENTCTL_MITOGEN_CACHE", str(cache_dir))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(cache_dir.parent))
         monkeypatch.syspath_prepend(str(tmp_path))
         before = mitogen.master.Router(broker).responder._build_tuple("cachedpkg")
         (package / "other.py").write_text("")
@@ -84,15 +88,6 @@ def test_a_module_payload_is_kept_and_built_again_when_its_source_changes(tmp_pa
         sys.modules.pop("cachedpkg", None)
 
 
-def test_off_keeps_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("INCIDENTCTL_MITOGEN_CACHE", "off")
-    module = tmp_path / "m.py"
-    module.write_text("import json\n")
-    assert cache.cache_dir() is None
-    cache.cached_scan("m", str(module), (ansible.executor.module_common._MODULE_UTILS_PATH,))
-    assert not any(tmp_path.glob("**/scan"))
-
-
 def test_runs_use_the_cached_strategy_and_fill_the_cache(tmp_path):
     """A module task run with incidentctl's environment runs the cached strategy: after it the cache holds the
     payloads of the modules it shipped and the module_utils of the module it ran."""
@@ -101,10 +96,8 @@ def test_runs_use_the_cached_strategy_and_fill_the_cache(tmp_path):
     if not mitogen_env():
         pytest.skip("INCIDENTCTL_NO_MITOGEN is set: the default strategy runs")
     assert ansible_env(PROJECT_ROOT)["ANSIBLE_STRATEGY"] == "incident_mitogen_linear"
-    res = run_module(
-        "ansible.builtin.ping", {"data": "pong"}, env={"INCIDENTCTL_MITOGEN_CACHE": str(tmp_path / "cache")}
-    )
+    res = run_module("ansible.builtin.ping", {"data": "pong"}, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert not res["failed"] and res["ping"] == "pong", res
-    names = {json.loads(p.read_text())[0] for p in (tmp_path / "cache" / "payload").iterdir()}
+    names = {json.loads(p.read_text())[0] for p in entries(tmp_path / "cache" / "incidentctl", "payload")}
     assert "ansible.module_utils.basic" in names
-    assert list((tmp_path / "cache" / "scan").iterdir())
+    assert entries(tmp_path / "cache" / "incidentctl", "scan")

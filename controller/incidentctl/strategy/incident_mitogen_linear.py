@@ -7,8 +7,8 @@ controller compiles the module and everything it imports to find what to send (`
 compresses each source, and scans the module's module_utils (``module_finder.scan``). That is CPU on the way to
 every first task of a module: ~0.4 s of the first connection and ~0.1-0.3 s of each module's first use, paid
 again by every run (measured in the README's Speed section). The answers depend only on the sources, so this
-strategy keeps them in a cache directory (``INCIDENTCTL_MITOGEN_CACHE``, default
-``$XDG_CACHE_HOME/incidentctl/mitogen``; ``off`` turns it off), keyed by what they are computed from:
+strategy keeps them in incidentctl's cache (incidentctl.cache: ``$XDG_CACHE_HOME/incidentctl``, ``mitogen-*``
+files), keyed by what they are computed from:
 
 * a module's payload by the digest of its name, path and source (and, for a package, the names of its
   submodules), with mitogen's and Python's versions;
@@ -24,9 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import sys
-import tempfile
 
 import ansible_mitogen.loaders
 import ansible_mitogen.module_finder
@@ -35,17 +33,9 @@ import mitogen
 import mitogen.core
 import mitogen.master
 
-VERSION = json.dumps([1, list(mitogen.__version__), sys.version])
+from incidentctl import cache
 
-
-def cache_dir() -> str | None:
-    configured = os.environ.get("INCIDENTCTL_MITOGEN_CACHE", "")
-    if configured.lower() in ("off", "0", "no", "false"):
-        return None
-    if configured:
-        return configured
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "incidentctl", "mitogen")
+VERSION = json.dumps([list(mitogen.__version__), sys.version])
 
 
 def _key(*parts) -> str:
@@ -53,33 +43,7 @@ def _key(*parts) -> str:
     for part in parts:
         h.update(b"\0")
         h.update(part if isinstance(part, bytes) else str(part).encode())
-    return h.hexdigest()
-
-
-def _load(kind: str, key: str):
-    where = cache_dir()
-    if where is None:
-        return None
-    try:
-        with open(os.path.join(where, kind, key), encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
-
-
-def _store(kind: str, key: str, doc) -> None:
-    where = cache_dir()
-    if where is None:
-        return
-    folder = os.path.join(where, kind)
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh)
-        os.replace(tmp, os.path.join(folder, key))  # readers see the whole entry or none
-    except (OSError, TypeError, ValueError):
-        return
+    return h.hexdigest()[:32]
 
 
 def _digest(path: str) -> str | None:
@@ -106,6 +70,10 @@ def _payload_key(responder, fullname):
     return _key("payload", fullname, path, source, json.dumps(children))
 
 
+def _payload_valid(doc) -> bool:
+    return isinstance(doc, list) and len(doc) == 5
+
+
 def cached_build_tuple(self, fullname):
     if fullname in self._cache:
         return self._cache[fullname]
@@ -115,15 +83,14 @@ def cached_build_tuple(self, fullname):
         key = None
     if key is None:
         return _build_tuple(self, fullname)
-    doc = _load("payload", key)
-    if doc is not None:
-        name, pkg_present, path, blob, related = doc
-        tup = (name, pkg_present, path, mitogen.core.Blob(base64.b64decode(blob)), related)
-        self._cache[fullname] = tup
-        return tup
-    tup = _build_tuple(self, fullname)
-    name, pkg_present, path, blob, related = tup
-    _store("payload", key, [name, pkg_present, path, base64.b64encode(bytes(blob)).decode(), list(related)])
+
+    def build():
+        name, pkg_present, path, blob, related = _build_tuple(self, fullname)
+        return [name, pkg_present, path, base64.b64encode(bytes(blob)).decode(), list(related)]
+
+    name, pkg_present, path, blob, related = cache.cached("mitogen-payload", key, build, _payload_valid)
+    tup = (name, pkg_present, path, mitogen.core.Blob(base64.b64decode(blob)), related)
+    self._cache[fullname] = tup
     return tup
 
 
@@ -132,15 +99,22 @@ def cached_build_tuple(self, fullname):
 _scan = ansible_mitogen.module_finder.scan
 
 
+def _scan_valid(doc) -> bool:
+    """An entry holds while every file it was computed from (the module, its module_utils) is unchanged."""
+    try:
+        return all(_digest(path) == digest for path, digest in doc["digests"].items())
+    except (AttributeError, KeyError, TypeError):
+        return False
+
+
 def cached_scan(module_name, module_path, search_path):
+    def scan():
+        result = _scan(module_name, module_path, search_path)
+        paths = [module_path] + [entry[1] for entry in result]
+        return {"digests": {path: _digest(path) for path in paths}, "result": [list(e) for e in result]}
+
     key = _key("scan", module_name, module_path, json.dumps(list(search_path)))
-    doc = _load("scan", key)
-    if doc is not None and all(_digest(path) == digest for path, digest in doc["digests"].items()):
-        return [tuple(entry) for entry in doc["result"]]
-    result = _scan(module_name, module_path, search_path)
-    paths = [module_path] + [entry[1] for entry in result]
-    _store("scan", key, {"digests": {path: _digest(path) for path in paths}, "result": [list(e) for e in result]})
-    return result
+    return [tuple(entry) for entry in cache.cached("mitogen-scan", key, scan, _scan_valid)["result"]]
 
 
 mitogen.master.ModuleResponder._build_tuple = cached_build_tuple
