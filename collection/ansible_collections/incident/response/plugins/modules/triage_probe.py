@@ -182,6 +182,17 @@ failed_probes:
   type: list
   elements: str
   sample: []
+findings:
+  description: The findings (P(incident.response.triage_findings#filter)'s value), with O(classify).
+  returned: when O(classify) is given
+  type: dict
+classification:
+  description: >-
+    The severity the policy gives the findings, with its reasons and matched rules
+    (P(incident.response.classify_severity#filter)'s value).
+  returned: when O(classify) is given
+  type: dict
+  sample: {"severity": "P0", "reasons": ["primary database down: ..."], "matched": []}
 elapsed_ms:
   description: Milliseconds the probes took.
   returned: always
