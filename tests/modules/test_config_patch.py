@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 from kubernetes import client
@@ -28,14 +29,16 @@ def db_health(lab, region, service="user-service"):
     return body.get("status"), details.get("host"), details.get("port")
 
 
-def pods(lab, region, app):
-    """The running pods of one service (those of a finished rollout: the old ones are gone or terminating)."""
+def restarted_pods(lab, region, app):
+    """The pods of one service's last restart (its pod template's restartedAt; old ones may not be deleted yet)."""
     listed = client.CoreV1Api(api(lab, region)).list_namespaced_pod(NS, label_selector=f"app={app}").items
-    return [p for p in listed if p.metadata.deletion_timestamp is None]
+    stamp = "kubectl.kubernetes.io/restartedAt"
+    last = max((p.metadata.annotations or {}).get(stamp, "") for p in listed)
+    return [p for p in listed if (p.metadata.annotations or {}).get(stamp, "") == last]
 
 
-def ready_at(pod):
-    return next(c.last_transition_time for c in pod.status.conditions if c.type == "Ready" and c.status == "True")
+def at(stamp):
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def no_secret_values(lab, *results):
@@ -129,13 +132,17 @@ def test_db_host_and_port_in_both_regions_restart_the_services_and_roll_back(res
             "name": CM,
             "backup_file": args["backup_file"],
             "restart_consumers": True,
-            "restart_order": "together",
+            "restart_order": "cluster_by_cluster",
         },
     )
     assert not back["failed"], back["msg"]
     assert back["msg"].startswith("restored microservice-config in 2 of 2 namespace(s)")
-    primary_ready = max(ready_at(pod) for pod in pods(lab, "primary", "user-service"))
-    assert all(pod.metadata.creation_timestamp >= primary_ready for pod in pods(lab, "secondary", "user-service"))
+    first, second = ({c["name"]: c for c in cm["consumers"]} for cm in back["configmaps"])
+    primary_done = max(at(c["restarted_at"]) + timedelta(seconds=c["rollout"]["elapsed"]) for c in first.values())
+    assert min(at(c["restarted_at"]) for c in second.values()) >= primary_done
+    # The cluster agrees: the secondary's new pods were created after the primary's.
+    created = {r: min(p.metadata.creation_timestamp for p in restarted_pods(lab, r, "user-service")) for r in REGIONS}
+    assert created["secondary"] >= created["primary"]
     for region in REGIONS:
         assert data(lab, region) == before[region]
         wait_for(

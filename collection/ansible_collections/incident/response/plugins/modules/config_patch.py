@@ -251,7 +251,8 @@ configmaps:
     consumers:
       description:
         - With O(restart_consumers=true), the workloads using the ConfigMap - C(kind), C(name), C(references) (how),
-          C(affected) (sees a changed key), C(restarted), and the C(rollout) of the restart.
+          C(affected) (sees a changed key), C(restarted) (with C(restarted_at), when its restart was sent, UTC, in
+          milliseconds), and the C(rollout) of the restart.
       type: list
       elements: dict
 previous:
@@ -280,6 +281,7 @@ elapsed:
 
 import json
 import time
+from datetime import UTC, datetime
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -500,7 +502,8 @@ def restart_wave(module, wave, timestamp, dry_run, clusters, msg, failure_result
         try:
             patched = rollout.restart(t["cluster"], c["obj"], timestamp, dry_run=dry_run)
             if not dry_run:
-                c.update(restarted=True, generation=patched["metadata"].get("generation", 0))
+                sent = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                c.update(restarted=True, restarted_at=sent, generation=patched["metadata"].get("generation", 0))
         except ModuleFailure as exc:
             c["error"] = exc.msg
 
@@ -527,7 +530,7 @@ def wait_wave(p, wave, budget, msg, failure_result):
         )
         for t, c in wave
     ]
-    waited = rollout.wait_rollouts(items, budget, log_lines=p["log_lines"], concurrency=p["concurrency"])
+    waited = rollout.wait_rollouts(items, budget, poll=0.25, log_lines=p["log_lines"], concurrency=p["concurrency"])
     for (_t, c), w in zip(wave, waited, strict=True):
         c["rollout"] = {k: v for k, v in w.items() if k not in ("cluster", "namespace", "kind", "name")}
         c.pop("generation", None)
