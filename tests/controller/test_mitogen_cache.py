@@ -101,3 +101,37 @@ def test_runs_use_the_cached_strategy_and_fill_the_cache(tmp_path):
     names = {json.loads(p.read_text())[0] for p in entries(tmp_path / "cache" / "incidentctl", "payload")}
     assert "ansible.module_utils.basic" in names
     assert entries(tmp_path / "cache" / "incidentctl", "scan")
+
+
+PRELOAD = """
+import json, sys
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader([sys.argv[1]])
+import incidentctl.strategy.incident_mitogen_linear as strategy
+watched = ["jsonschema", "ansible_collections.incident.response.plugins.filter.conforms",
+           "ansible_collections.incident.response.plugins.filter.db_clusters"]
+before = [name for name in watched if name in sys.modules]
+strategy.preload_jinja_plugins()
+print(json.dumps({"before": before, "after": [name for name in watched if name in sys.modules],
+                  "builtin": any(name.startswith("ansible.plugins.filter.core") for name in sys.modules)}))
+"""
+
+
+def test_the_jinja_plugins_are_loaded_in_the_controller_before_the_workers_fork():
+    """The strategy loads the builtin and the collection's filters (and what they import: jsonschema for conforms)
+    in the controller process, so each task's forked worker finds them loaded instead of loading them again."""
+    import subprocess
+
+    from support import PROJECT_ROOT
+
+    out = subprocess.run(
+        [sys.executable, "-c", PRELOAD, str(PROJECT_ROOT / "collection")], capture_output=True, text=True, check=True
+    )
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded["before"] == [], loaded  # importing the strategy alone loads nothing
+    assert loaded["after"] == [
+        "jsonschema",
+        "ansible_collections.incident.response.plugins.filter.conforms",
+        "ansible_collections.incident.response.plugins.filter.db_clusters",
+    ]
+    assert loaded["builtin"]
