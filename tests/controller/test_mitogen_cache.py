@@ -88,6 +88,17 @@ def test_a_module_payload_is_kept_and_built_again_when_its_source_changes(tmp_pa
         sys.modules.pop("cachedpkg", None)
 
 
+def test_mitogen_core_minified_for_new_connections_is_kept(cache_dir, monkeypatch):
+    import mitogen.parent
+
+    assert mitogen.parent._get_core_source is cache.cached_core_source  # what every new connection boots from
+    first = cache.cached_core_source()
+    assert first == cache._core_source() and "class Router" in first
+    assert len(list(cache_dir.glob("mitogen-core-*.json"))) == 1
+    monkeypatch.setattr(cache, "_core_source", refuse)
+    assert cache.cached_core_source() == first  # read, not minified again
+
+
 def test_runs_use_the_cached_strategy_and_fill_the_cache(tmp_path):
     """A module task run with incidentctl's environment runs the cached strategy: after it the cache holds the
     payloads of the modules it shipped and the module_utils of the module it ran."""

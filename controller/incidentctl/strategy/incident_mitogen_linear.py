@@ -13,7 +13,8 @@ files), keyed by what they are computed from:
 * a module's payload by the digest of its name, path and source (and, for a package, the names of its
   submodules), with mitogen's and Python's versions;
 * a module's module_utils by the module's path and search path, and checked on every use against the digest
-  of each file it names (the module and every module_utils it resolved), so an edited file is scanned again.
+  of each file it names (the module and every module_utils it resolved), so an edited file is scanned again;
+* mitogen's own core, minified for the first connection of every run (~0.1 s), by the digest of its source.
 
 A cache entry that cannot be read or written is ignored: the run computes it as mitogen would. Nothing else in
 mitogen's behaviour changes.
@@ -30,6 +31,7 @@ import base64
 import contextlib
 import hashlib
 import importlib.util
+import inspect
 import json
 import pkgutil
 import sys
@@ -40,6 +42,7 @@ import ansible_mitogen.strategy
 import mitogen
 import mitogen.core
 import mitogen.master
+import mitogen.parent
 
 from incidentctl import cache
 
@@ -125,8 +128,21 @@ def cached_scan(module_name, module_path, search_path):
     return [tuple(entry) for entry in cache.cached("mitogen-scan", key, scan, _scan_valid)["result"]]
 
 
+# -- mitogen's own core, minified for each new connection (mitogen.parent._get_core_source) ------------------
+
+_core_source = mitogen.parent._get_core_source
+
+
+def cached_core_source():
+    """The minified source of mitogen.core every new context boots from (~0.1 s of minify per run)."""
+    source = inspect.getsource(mitogen.core)
+    key = _key("core", source)
+    return cache.cached("mitogen-core", key, _core_source, lambda doc: isinstance(doc, str) and bool(doc))
+
+
 mitogen.master.ModuleResponder._build_tuple = cached_build_tuple
 ansible_mitogen.module_finder.scan = cached_scan
+mitogen.parent._get_core_source = cached_core_source
 
 # -- the Jinja plugins, loaded before the workers fork ------------------------------------------------------
 
