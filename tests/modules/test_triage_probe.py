@@ -7,9 +7,10 @@ import json
 import pytest
 
 from incidentlab.config import DB_USERS
+from incidentlab.monitoring import http_json
 from kubeutil import REGIONS, blackhole, kubeconfig
 from ops_support import TinyServer, actuator
-from support import run_module
+from support import run_module, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -22,6 +23,9 @@ def servers(lab, port=None):
 
 
 def test_every_probe_in_one_task_returns_what_its_module_returns(lab, tmp_path):
+    # Prometheus' first scrape comes seconds after the lab starts: the query below has a series once it came.
+    query = lab.cfg.url("prometheus", "/api/v1/query?query=mysql_up")
+    wait_for(lambda: len(http_json(query)["data"]["result"]) == 2, 60, "both databases scraped")
     record = tmp_path / "incident"  # does not exist yet: make_dirs creates the record's directories
     res = run_module(
         "triage_probe",
@@ -219,3 +223,25 @@ def test_classify_gives_the_findings_and_severity_the_filters_give_and_keeps_the
     res = run_module("triage_probe", dict(args, classify={"policy": [{"severity": "P9", "check": "lb_down"}]}))
     assert res["failed"] and res["msg"].startswith("classify: rule 0 has severity 'P9'")
     assert "Traceback" not in json.dumps(res)
+
+
+def test_the_kubernetes_client_is_imported_by_the_cluster_probe_not_before_the_probes_start():
+    """Importing the client costs 0.15-0.25 s: the module starts its HTTP and SQL probes first, and only a run
+    that asks for the cluster imports it (within the task's deadline)."""
+    import subprocess
+    import sys
+
+    from support import PROJECT_ROOT
+
+    code = (
+        "import sys\n"
+        "from ansible_collections.incident.response.plugins.modules import triage_probe\n"
+        "from ansible_collections.incident.response.plugins.module_utils import k8s\n"
+        "before = 'kubernetes' in sys.modules\n"
+        "assert k8s.kubernetes_failure() is None\n"
+        "print(before, 'kubernetes' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT / "collection", capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "True"]

@@ -40,23 +40,52 @@ def kubernetes_problem(version, has_param_serialize=True):
     return None
 
 
-try:
-    import kubernetes
-    import urllib3
-    from kubernetes import client as kclient
-    from kubernetes import config as kconfig
-    from kubernetes.client.rest import ApiException
-    from kubernetes.config.config_exception import ConfigException
+# The client is imported on first use (load_kubernetes): it costs 0.15-0.25 s, and a module with other work to do
+# first starts that work meanwhile (triage_probe's HTTP and SQL probes run while its cluster probe imports it).
+HAS_K8S = None  # None until load_kubernetes() tried
+K8S_IMPORT_ERROR = None
+KUBERNETES_VERSION = None
+K8S_PROBLEM = None
+kubernetes = urllib3 = kclient = kconfig = ApiException = ConfigException = None
+_LOAD_LOCK = threading.Lock()
 
-    HAS_K8S = True
-    K8S_IMPORT_ERROR = None
-    KUBERNETES_VERSION = getattr(kubernetes, "__version__", None)
-    K8S_PROBLEM = kubernetes_problem(KUBERNETES_VERSION, hasattr(kclient.ApiClient, "param_serialize"))
-except ImportError:
-    HAS_K8S = False
-    K8S_IMPORT_ERROR = traceback.format_exc()
-    KUBERNETES_VERSION = None
-    K8S_PROBLEM = None
+
+def load_kubernetes():
+    """Import the kubernetes client, once per process; True when it is importable (see kubernetes_failure)."""
+    global HAS_K8S, K8S_IMPORT_ERROR, KUBERNETES_VERSION, K8S_PROBLEM
+    global kubernetes, urllib3, kclient, kconfig, ApiException, ConfigException
+    with _LOAD_LOCK:
+        if HAS_K8S is not None:
+            return HAS_K8S
+        try:
+            import kubernetes
+            import urllib3
+            from kubernetes import client as kclient
+            from kubernetes import config as kconfig
+            from kubernetes.client.rest import ApiException
+            from kubernetes.config.config_exception import ConfigException
+        except ImportError:
+            K8S_IMPORT_ERROR = traceback.format_exc()
+            HAS_K8S = False
+            return False
+        KUBERNETES_VERSION = getattr(kubernetes, "__version__", None)
+        K8S_PROBLEM = kubernetes_problem(KUBERNETES_VERSION, hasattr(kclient.ApiClient, "param_serialize"))
+        HAS_K8S = True
+        return True
+
+
+def kubernetes_failure():
+    """(message, traceback) when no usable ``kubernetes`` client can be imported, else None."""
+    if not load_kubernetes():
+        return missing_required_lib(f"kubernetes >= {MIN_KUBERNETES[0]}"), K8S_IMPORT_ERROR
+    if K8S_PROBLEM:
+        return (
+            f"{K8S_PROBLEM} (Python {sys.executable}); install a newer client: "
+            f"pip install 'kubernetes>={MIN_KUBERNETES[0]}'",
+            None,
+        )
+    return None
+
 
 AUTH_KEYS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "validate_certs", "in_cluster")
 
@@ -117,14 +146,9 @@ def cluster_auths(params):
 
 def require_kubernetes(module):
     """Fail the module, saying what to install, without a usable ``kubernetes`` client."""
-    if not HAS_K8S:
-        wanted = f"kubernetes >= {MIN_KUBERNETES[0]}"
-        module.fail_json(msg=missing_required_lib(wanted), exception=K8S_IMPORT_ERROR)
-    if K8S_PROBLEM:
-        module.fail_json(
-            msg=f"{K8S_PROBLEM} (Python {sys.executable}); install a newer client: "
-            f"pip install 'kubernetes>={MIN_KUBERNETES[0]}'"
-        )
+    failure = kubernetes_failure()
+    if failure:
+        module.fail_json(msg=failure[0], exception=failure[1])
 
 
 def describe(auth):
@@ -180,6 +204,9 @@ def get_clients(auth):
 
 
 def _api_client(auth):
+    failure = kubernetes_failure()
+    if failure:
+        raise ModuleFailure(failure[0])
     try:
         if auth.get("in_cluster"):
             configuration = kclient.Configuration()
