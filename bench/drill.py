@@ -45,24 +45,37 @@ POLL = 0.05
 
 
 class Probe(threading.Thread):
-    """Polls something every 50 ms and keeps the first time a condition held after ``since``."""
+    """Starts a check every 50 ms and keeps the earliest start, after ``since``, of a check that held.
 
-    def __init__(self, check):
+    With ``overlap`` each check runs in a thread of its own: a request that hangs (sent to a frozen region) does
+    not hold back the next ones, so the switch is seen within one poll, not after the hanging request's timeout.
+    """
+
+    def __init__(self, check, overlap=True):
         super().__init__(daemon=True)
         self.check = check
+        self.overlap = overlap
         self.stop = threading.Event()
         self.since = None
         self.first = None
+        self.lock = threading.Lock()
+
+    def _one(self, t):
+        try:
+            ok = self.check()
+        except Exception:  # the platform is broken on purpose: an error is "not yet"
+            ok = False
+        if ok and self.since is not None and t >= self.since:
+            with self.lock:
+                if self.first is None or t < self.first:
+                    self.first = t
 
     def run(self):
         while not self.stop.is_set():
-            t = time.monotonic()
-            try:
-                ok = self.check()
-            except Exception:  # the platform is broken on purpose: an error is "not yet"
-                ok = False
-            if ok and self.since is not None and self.first is None and t >= self.since:
-                self.first = t
+            if self.overlap:
+                threading.Thread(target=self._one, args=(time.monotonic(),), daemon=True).start()
+            else:
+                self._one(time.monotonic())
             time.sleep(POLL)
 
 
@@ -149,7 +162,7 @@ def _drill(lab: Lab, incidents: Path, fault: str, hand: bool, project: str | Non
     served = Probe(lambda: (r := http(f"{glob}/order-service/actuator/health"))[0] == 200
                    and r[1].get("X-Lab-Region") == "secondary")  # fmt: skip
     replica_port = str(lab.cfg.ports["db-replica"])
-    patched = Probe(lambda: configmap_port(lab, "primary") == replica_port)
+    patched = Probe(lambda: configmap_port(lab, "primary") == replica_port, overlap=False)  # a kubectl each
     probes = [writer, patched] if fault == "db-primary-down" else [served]
     for p in probes:
         p.start()
@@ -191,6 +204,7 @@ def _drill(lab: Lab, incidents: Path, fault: str, hand: bool, project: str | Non
         time.sleep(POLL)
     for p in probes:
         p.stop.set()
+    time.sleep(1.1)  # checks still in flight (1 s timeout) may have started earlier than the first one that held
     if fault == "db-primary-down":
         phases["ConfigMap patched"] = None if patched.first is None else patched.first - start
         phases["first accepted write"] = None if writer.first is None else writer.first - start
