@@ -11,6 +11,7 @@ import json
 import shutil
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -46,16 +47,20 @@ http {{
 
 
 class Region:
-    """A regional load balancer stand-in: answers its name, and an actuator health that can be made DOWN."""
+    """A regional load balancer stand-in: answers its name, and an actuator health that can be made DOWN;
+    ``/hang`` answers only once ``release`` is set (a request stuck on a frozen region)."""
 
     def __init__(self, name: str):
         self.name = name
         self.healthy = True
+        self.release = threading.Event()
         self.server = TinyServer(self.handle)
 
     def handle(self, method, path, body):
         if path.startswith("/actuator/health"):
             return actuator("UP" if self.healthy else "DOWN", db="UP" if self.healthy else "DOWN")
+        if path.startswith("/hang"):
+            self.release.wait(30)
         return 200, "text/plain", f"{self.name}\n"
 
 
@@ -132,6 +137,25 @@ def lb(tmp_path):
     lb.stop()
 
 
+def test_a_request_stuck_on_the_old_region_does_not_hold_the_switch(lb):
+    """An old worker with a request in flight to a frozen region stops taking connections at the reload: the
+    module ends once every old worker exited or shuts down (draining), not when the stuck request ends."""
+    stuck = threading.Thread(target=lambda: get(f"http://{HOST}:{lb.port}/hang", timeout=40), daemon=True)
+    stuck.start()
+    wait_for(lambda: any(p.startswith("/hang") for p in lb.primary.server.paths), 10, "a request stuck on primary")
+    try:
+        res = run_module("traffic_failover", lb.args(to_region="secondary", confirm=True, reload_timeout=20))
+        assert not res["failed"], res.get("msg")
+        reload = res["reload"]
+        assert reload["complete"] is True and len(reload["draining"]) == 1, reload
+        assert [lb.serving() for _ in range(5)] == ["secondary"] * 5
+        assert stuck.is_alive()  # the module did not wait for it: the old worker still finishes it
+    finally:
+        lb.primary.release.set()
+    stuck.join(30)
+    assert not stuck.is_alive()
+
+
 def test_failover_switches_the_entry_point_and_rollback_switches_it_back(lb):
     original = lb.upstream.read_text()
 
@@ -153,7 +177,7 @@ def test_failover_switches_the_entry_point_and_rollback_switches_it_back(lb):
     assert not res["failed"], res.get("msg")
     assert res["changed"] and (res["previous_region"], res["region"]) == ("primary", "secondary")
     assert res["reload"]["method"] == "signal" and res["reload"]["complete"] is True
-    # the module waited for the old workers: the very next request goes to the new region
+    # the module waited until the old workers took no new connection: the very next request goes to the new region
     assert [lb.serving() for _ in range(5)] == ["secondary"] * 5
     assert Path(res["backup_file"]).read_text() == original
     leftovers = [f.name for f in lb.dir.glob(".upstream.conf.*") if f.suffix != ".lock"]

@@ -175,8 +175,20 @@ def children(pid):
     return out
 
 
+def _draining(pid):
+    """True for an nginx worker told to quit: it closed its listening sockets (no new connection goes to it) and
+    only finishes the requests it has; nginx titles it "worker process is shutting down" at that moment."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"shutting down" in fh.read()
+    except OSError:
+        return False
+
+
 def signal_reload(pid_file, timeout):
-    """SIGHUP to the master in ``pid_file``; wait until every worker that ran the old configuration exited."""
+    """SIGHUP to the master in ``pid_file``; wait until no worker of the old configuration takes new connections:
+    each exited, or is shutting down and only finishes its requests in flight (``draining``, such as requests
+    to a frozen region, which would otherwise hold the wait until they time out)."""
     pid = read_pid(pid_file)
     if pid is None:
         raise ModuleFailure(
@@ -188,18 +200,14 @@ def signal_reload(pid_file, timeout):
     os.kill(pid, signal.SIGHUP)
     while True:
         left = {p for p in old if _alive(p)}
-        if not left:
-            return dict(method="signal", pid=pid, complete=True, waited_ms=round((time.monotonic() - start) * 1000, 1))
+        accepting = {p for p in left if not _draining(p)}
+        waited = round((time.monotonic() - start) * 1000, 1)
+        if not accepting:
+            return dict(method="signal", pid=pid, complete=True, waited_ms=waited, draining=sorted(left))
         if not _alive(pid):
             raise ModuleFailure(f"the nginx master (pid {pid}) exited during the reload: check nginx's error log")
         if time.monotonic() - start > timeout:
-            return dict(
-                method="signal",
-                pid=pid,
-                complete=False,
-                waited_ms=round((time.monotonic() - start) * 1000, 1),
-                old_workers=sorted(left),
-            )
+            return dict(method="signal", pid=pid, complete=False, waited_ms=waited, old_workers=sorted(accepting))
         time.sleep(0.02)
 
 

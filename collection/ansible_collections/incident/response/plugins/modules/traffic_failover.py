@@ -12,8 +12,9 @@ description:
   - Provider V(nginx) rewrites an include file holding one C(upstream) block so that it lists the target
     region's servers. The file is replaced atomically, the previous one is kept in O(backup_file), the whole
     configuration is validated with C(nginx -t) (a rejected file is put back at once), and nginx is reloaded,
-    by SIGHUP to the master in O(pid_file), waiting until the workers of the old configuration have exited,
-    or by C(nginx -s reload). O(state=rollback) restores O(backup_file) the same way.
+    by SIGHUP to the master in O(pid_file), waiting until no worker of the old configuration takes new
+    connections (each exited, or is shutting down and only finishes its requests in flight), or by
+    C(nginx -s reload). O(state=rollback) restores O(backup_file) the same way.
   - Provider V(http) calls a traffic manager's API (O(api_method), O(api_url), O(api_body) with
     C(${to_region}) and C(${from_region}) placeholders) and checks the answer's status. With O(status_url) it
     reads the active region first (idempotence) and again after the switch (verification).
@@ -112,14 +113,17 @@ options:
   pid_file:
     description:
       - V(nginx) pid file of the master. When given, the reload is a SIGHUP and the module waits until the old
-        workers exited, so traffic has moved when the task ends. Without it, C(nginx -s reload) is used.
+        workers take no new connections (exited, or shutting down with requests in flight), so traffic has moved
+        when the task ends. Without it, C(nginx -s reload) is used.
     type: path
   reload:
     description: V(nginx) reload nginx after writing the file. V(false) only writes and validates it.
     type: bool
     default: true
   reload_timeout:
-    description: V(nginx) seconds to wait for the old workers to exit (long requests keep them).
+    description:
+      - V(nginx) seconds to wait for the old workers to stop taking new connections. A worker with long requests
+        in flight (to a frozen region, say) stops taking new ones at once and is not waited for.
     type: float
     default: 10.0
   api_url:
@@ -252,11 +256,12 @@ backup_file:
   sample: /etc/nginx/conf.d/global-upstream.conf.previous
 reload:
   description:
-    - V(nginx) how nginx was reloaded, C(method) V(signal) or V(command), and for a signal C(pid), C(complete) (old
-      workers gone) and C(waited_ms). Null when nothing was reloaded.
+    - V(nginx) how nginx was reloaded, C(method) V(signal) or V(command), and for a signal C(pid), C(complete) (no
+      old worker takes new connections), C(waited_ms) and C(draining) (old workers still finishing requests in
+      flight). Null when nothing was reloaded.
   returned: when provider is nginx
   type: dict
-  sample: {method: signal, pid: 4242, complete: true, waited_ms: 38.5}
+  sample: {method: signal, pid: 4242, complete: true, waited_ms: 38.5, draining: []}
 diff:
   description: V(nginx) with O(ignore:diff) mode, the upstream file before and after.
   returned: when provider is nginx and diff mode is on
@@ -397,8 +402,8 @@ def _apply(module, p, new_text, old_text, result):
         raise ModuleFailure(f"{exc.msg}. The previous {path} was put back", **result) from None
     if info.get("complete") is False:
         module.warn(
-            f"nginx workers of the old configuration still run after {p['reload_timeout']}s "
-            f"(pids {info['old_workers']}): long requests, or the reload failed; check nginx's error log"
+            f"nginx workers of the old configuration still take connections after {p['reload_timeout']}s "
+            f"(pids {info['old_workers']}): the reload failed or is slow; check nginx's error log"
         )
     return info
 
