@@ -178,3 +178,28 @@ def test_bad_input_fails_with_a_clear_message(lab):
     res = run_module("mysql_replication_info", dict(login(lab, "db-primary"), login_port="not-a-port"))
     assert res["failed"] and "login_port" in res["msg"] and "Traceback" not in res["msg"]
     assert_no_secrets(lab, res)
+
+
+def test_connections_share_one_tls_context_that_verifies_what_pymysql_s_would_without_a_ca_store(lab):
+    """Without TLS options pymysql builds, per connection, a context that verifies nothing and still loads every CA
+    certificate; the collection's connections share one context per process with the same settings and no CA
+    store (which a context that verifies nothing never reads)."""
+    import ssl
+
+    import pymysql
+
+    from ansible_collections.incident.response.plugins.module_utils import mysql
+
+    theirs = pymysql.connections.Connection._create_ssl_ctx(None, {})
+    ours = mysql.unverified_tls_context()
+    for attr in ("protocol", "verify_mode", "check_hostname", "options", "verify_flags", "minimum_version"):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    assert ours.verify_mode == ssl.CERT_NONE and ours.cert_store_stats()["x509_ca"] == 0
+    db = login(lab, "db-primary")
+    first, second = mysql.connect(db, timeout=5), mysql.connect(db, timeout=5)
+    try:
+        assert first.ctx is second.ctx
+        assert first.ctx.verify_mode == ssl.CERT_NONE and first.ctx.cert_store_stats()["x509_ca"] == 0
+    finally:
+        first.close()
+        second.close()
