@@ -198,6 +198,11 @@ elapsed_ms:
   returned: always
   type: float
   sample: 820.4
+read_at:
+  description: When the probes started reading the platform (seconds since the epoch), to tell how fresh the read is.
+  returned: always
+  type: float
+  sample: 1796604770.39
 """
 
 import json
@@ -396,7 +401,7 @@ def triage_probe(module):
     if p["make_dirs"] and not module.check_mode:
         make_dirs(params, (p["classify"] or {}).get("dest"))
 
-    start = time.monotonic()
+    start, read_at = time.monotonic(), time.time()
     answers = bounded_map(lambda name: _probe(module, name, params[name], deadline), names, len(names))
     result = dict(changed=False, health=None, databases=None, alerts=None, cluster=None)
     failures = []
@@ -409,6 +414,7 @@ def triage_probe(module):
         timed_out=[t for name in names for t in _timed_out(name, result[name], params[name])],
         failed_probes=[name for name in names if result[name].get("failed")],
         elapsed_ms=round((time.monotonic() - start) * 1000, 1),
+        read_at=round(read_at, 3),
     )
     if failures:
         raise ModuleFailure("; ".join(failures), **result)
