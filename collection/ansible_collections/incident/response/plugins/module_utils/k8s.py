@@ -46,24 +46,34 @@ HAS_K8S = None  # None until load_kubernetes() tried
 K8S_IMPORT_ERROR = None
 KUBERNETES_VERSION = None
 K8S_PROBLEM = None
-kubernetes = urllib3 = kclient = kconfig = ApiException = ConfigException = None
+kubernetes = kclient = kconfig = None
+
+
+class NotLoaded(Exception):
+    """Stands for the client's exception classes until load_kubernetes() imported them: nothing raises it, so an
+    ``isinstance`` or an ``except`` on it before the import matches nothing."""
+
+
+# The client's exceptions, and urllib3's (its transport) that the modules tell apart.
+ApiException = ConfigException = HTTPError = TimeoutError_ = NewConnectionError = NotLoaded
 _LOAD_LOCK = threading.Lock()
 
 
 def load_kubernetes():
     """Import the kubernetes client, once per process; True when it is importable (see kubernetes_failure)."""
     global HAS_K8S, K8S_IMPORT_ERROR, KUBERNETES_VERSION, K8S_PROBLEM
-    global kubernetes, urllib3, kclient, kconfig, ApiException, ConfigException
+    global kubernetes, kclient, kconfig, ApiException, ConfigException, HTTPError, TimeoutError_, NewConnectionError
     with _LOAD_LOCK:
         if HAS_K8S is not None:
             return HAS_K8S
         try:
             import kubernetes
-            import urllib3
             from kubernetes import client as kclient
             from kubernetes import config as kconfig
             from kubernetes.client.rest import ApiException
             from kubernetes.config.config_exception import ConfigException
+            from urllib3.exceptions import HTTPError, NewConnectionError
+            from urllib3.exceptions import TimeoutError as TimeoutError_
         except ImportError:
             K8S_IMPORT_ERROR = traceback.format_exc()
             HAS_K8S = False
@@ -273,11 +283,7 @@ def is_timeout(exc):
     if isinstance(exc, DeadlineSpent):
         return True
     # (urllib3's NewConnectionError, a refused connection, is a ConnectTimeoutError too: it is "cannot reach")
-    return (
-        HAS_K8S
-        and isinstance(exc, urllib3.exceptions.TimeoutError)
-        and not isinstance(exc, urllib3.exceptions.NewConnectionError)
-    )
+    return HAS_K8S and isinstance(exc, TimeoutError_) and not isinstance(exc, NewConnectionError)
 
 
 def explain(exc, clients, what):
@@ -302,7 +308,7 @@ def explain(exc, clients, what):
             f"{where}: the API server {host} did not answer within the request timeout while trying to {what} "
             f"({type(exc).__name__}); check the server or raise request_timeout"
         )
-    if isinstance(exc, urllib3.exceptions.HTTPError):
+    if isinstance(exc, HTTPError):
         host = clients.api_client.configuration.host
         return f"{where}: cannot reach the API server {host} to {what} ({type(exc).__name__}: {_short(exc)})"
     return f"{where}: {type(exc).__name__} while trying to {what}: {_short(exc)}"
@@ -310,7 +316,7 @@ def explain(exc, clients, what):
 
 def api_failures():
     """Exceptions that mean 'the cluster answered no' or 'the cluster did not answer'."""
-    return (ApiException, urllib3.exceptions.HTTPError, OSError, DeadlineSpent)
+    return (ApiException, HTTPError, OSError, DeadlineSpent)
 
 
 def dry_run_refused(exc):
