@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -32,11 +33,18 @@ def content_key(paths: Iterable[Path], *extra: str) -> str:
     return digest.hexdigest()[:24]
 
 
+# An entry not used for this long is removed when another one of its kind is written: every edit of an inventory,
+# a playbook or a module makes new entries, and the old ones would otherwise stay for ever.
+MAX_UNUSED = 30 * 24 * 3600
+
+
 def cached(kind: str, key: str, compute: Callable[[], object], valid: Callable[[object], bool]) -> object:
     path = directory() / f"{kind}-{key}.json"
     with contextlib.suppress(OSError, ValueError):
         value = json.loads(path.read_text())
         if valid(value):
+            with contextlib.suppress(OSError):
+                os.utime(path)  # in use: kept
             return value
     value = compute()
     with contextlib.suppress(OSError):
@@ -44,4 +52,14 @@ def cached(kind: str, key: str, compute: Callable[[], object], valid: Callable[[
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         tmp.write_text(json.dumps(value))
         tmp.replace(path)
+        prune(kind)
     return value
+
+
+def prune(kind: str) -> None:
+    """Remove the entries of ``kind`` not used for MAX_UNUSED seconds."""
+    oldest = time.time() - MAX_UNUSED
+    for entry in directory().glob(f"{kind}-*.json"):
+        with contextlib.suppress(OSError):
+            if entry.stat().st_mtime < oldest:
+                entry.unlink()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 from incidentctl import cache
 
 
@@ -27,3 +30,21 @@ def test_an_answer_is_computed_once_per_content_and_again_after_an_edit(tmp_path
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # a cache that can be neither read nor written: no error
     assert answer() == {"n": 3} and answer() == {"n": 4}
+
+
+def test_entries_unused_for_a_month_go_when_another_of_their_kind_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def keep(key, kind="test"):
+        return cache.cached(kind, key, lambda: {"key": key}, lambda v: isinstance(v, dict))
+
+    for key in ("old", "used"):
+        keep(key)
+    keep("other", kind="other")
+    month = time.time() - cache.MAX_UNUSED - 60
+    for name in ("test-old.json", "test-used.json", "other-other.json"):
+        os.utime(cache.directory() / name, (month, month))
+    keep("used")  # read: in use again
+    keep("new")  # a new entry of the kind: the unused ones of that kind go
+    left = sorted(p.name for p in cache.directory().glob("*.json"))
+    assert left == ["other-other.json", "test-new.json", "test-used.json"]

@@ -283,7 +283,7 @@ def is_timeout(exc):
     if isinstance(exc, DeadlineSpent):
         return True
     # (urllib3's NewConnectionError, a refused connection, is a ConnectTimeoutError too: it is "cannot reach")
-    return HAS_K8S and isinstance(exc, TimeoutError_) and not isinstance(exc, NewConnectionError)
+    return isinstance(exc, TimeoutError_) and not isinstance(exc, NewConnectionError)  # NotLoaded: matches none
 
 
 def explain(exc, clients, what):
