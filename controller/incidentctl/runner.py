@@ -279,6 +279,8 @@ def check_inventory(project: Project, inventory: Path) -> dict:
 
     ansible-inventory shows the variables as written (it templates nothing), so the answer depends only on
     the inventory's files: an unchanged inventory is not parsed again (an Ansible start less per command).
+    Only settings written in those files are read from it: a state file's variable (the state_file source)
+    is kept as it was when parsed.
     """
     key = cache.content_key([inventory], str(inventory))
     return cache.cached("inventory", key, lambda: _parse_inventory(project, inventory), _has_hosts)
