@@ -37,6 +37,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import ansible_runner
+import pexpect
 
 from . import supervise
 from .errors import BadInput, ControllerError
@@ -482,6 +483,27 @@ class _StreamReader:
 
 def _leash_source() -> str:
     return Path(supervise.__file__).read_text()
+
+
+def _no_sleep_after_close() -> None:
+    """ansible-runner closes ansible-playbook's pty once the process has exited and been reaped (its read loop
+    runs while the child is alive), and ptyprocess then sleeps ``delayafterclose``, 0.1 s "to give the kernel
+    time to update the process status": 0.1 s at the end of every run, before its result reaches anyone. The
+    ptys spawned in this process skip that sleep; a child still alive at close is terminated as before."""
+    spawn_pty = pexpect.spawn._spawnpty
+    if getattr(spawn_pty, "no_sleep_after_close", False):
+        return
+
+    def _spawnpty(self, *args, **kwargs):
+        pty = spawn_pty(self, *args, **kwargs)
+        pty.delayafterclose = 0.0
+        return pty
+
+    _spawnpty.no_sleep_after_close = True
+    pexpect.spawn._spawnpty = _spawnpty
+
+
+_no_sleep_after_close()
 
 
 def never_cancel() -> bool:
