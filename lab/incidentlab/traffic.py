@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import http.client
 import os
 import random
 import signal
@@ -165,6 +166,8 @@ class Traffic:
             return str(exc.code)
         except (OSError, ValueError):
             return "timeout/refused"
+        except http.client.HTTPException:  # an answer cut short: its service or LB went away while answering
+            return "cut short"
 
     def _enter(self) -> bool:
         """Wait while paused, then count a request as in flight; False when stopping."""
@@ -194,6 +197,8 @@ class Traffic:
             started = time.monotonic()
             try:
                 outcome = self.one(entry, service)
+            except Exception as exc:  # a loop that died would send no more and never be held at a pause
+                outcome = f"error {type(exc).__name__}"
             finally:
                 self._leave()
             with self.lock:

@@ -84,3 +84,45 @@ def test_traffic_commands_refuse_a_lab_that_is_not_up(tmp_path):
     res = incidentctl("lab", "traffic", "pause", "--lab-dir", str(tmp_path / "nolab"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().endswith("is not up: run `incidentctl lab up` first")
+
+
+def test_an_answer_cut_short_is_counted_and_the_request_loop_goes_on():
+    """A service or LB that goes away mid-answer (IncompleteRead) once killed its request loop: that loop
+    sent nothing more and was never held at a pause, so every later pause timed out."""
+    import contextlib
+    import socket
+    import threading
+    from types import SimpleNamespace
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_cut_short():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n")  # and no body
+                conn.shutdown(socket.SHUT_WR)  # a clean end (no reset): the client reads an answer cut short
+                with contextlib.suppress(OSError):
+                    while conn.recv(65536):
+                        pass
+
+    threading.Thread(target=answer_cut_short, daemon=True).start()
+    cfg = SimpleNamespace(url=lambda entry, path: f"http://127.0.0.1:{port}{path}")
+    gen = traffic.Traffic(cfg, rate=20.0)
+    try:
+        assert gen.one("lb-global", "user-service") == "cut short"
+        looping = threading.Thread(target=gen.loop, args=("lb-global", "user-service"), daemon=True)
+        looping.start()
+        wait_for(lambda: gen.counts[("lb-global", "cut short")] >= 3, 30, "three answers cut short, one loop")
+        assert looping.is_alive() and gen.in_flight in (0, 1)
+    finally:
+        gen.stop.set()
+        server.close()
