@@ -9,9 +9,9 @@ failed run means nothing). Prints a markdown table with the median and range of 
 triage said (the policy's severity, the probes that timed out), and the load average of this
 shared machine before and after. A report, not a test: it asserts nothing about time.
 
-With ``--compare DIR`` it also times the playbooks and collection of another checkout of the
-project (``git archive <commit> | tar -x -C DIR``), alternating the two on every run, so a
-before/after comparison sees the same load of the machine.
+With ``--compare DIR`` it also times another checkout of the project (its controller, playbooks and
+collection: ``git worktree add DIR <commit>``), alternating the two on every run, so a before/after
+comparison sees the same load of the machine.
 
     .venv/bin/python bench/triage.py [--runs 5] [--port-base 28000] [--only region-down ...] [--compare DIR]
 """
@@ -51,11 +51,11 @@ def incidentctl() -> str:
 
 
 def triage(lab: Lab, project: str | None = None) -> tuple[float, dict]:
-    """One `incidentctl triage --json` against the lab, with this checkout's playbooks and collection or
-    ``project``'s: (seconds, its JSON)."""
+    """One `incidentctl triage --json` against the lab, with this checkout's controller, playbooks and collection
+    or ``project``'s: (seconds, its JSON)."""
     env = {**os.environ, "INCIDENTLAB_DIR": str(lab.cfg.lab_dir)}
     if project:
-        env["INCIDENTCTL_PROJECT_DIR"] = project
+        env.update(INCIDENTCTL_PROJECT_DIR=project, PYTHONPATH=str(Path(project) / "controller"))
     start = time.perf_counter()
     out = subprocess.run([incidentctl(), "triage", "--json"], capture_output=True, text=True, env=env, check=False)
     elapsed = time.perf_counter() - start
