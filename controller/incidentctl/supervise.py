@@ -167,6 +167,10 @@ def run_here(path: str, argv: list[str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     sys.argv = [path, *argv]
+    with contextlib.suppress(Exception):  # an optimisation only (incidentctl is not on an execution node)
+        from incidentctl import playbook_process
+
+        playbook_process.install()
     code: object = 0
     try:
         import runpy

@@ -27,7 +27,8 @@ def late():
         fh.write("thread finished\\n")
 threading.Thread(target=late).start()
 with open(out, "a") as fh:
-    fh.write(f"argv {sys.argv[1:]} in the shim's process: {'incidentctl.supervise' in sys.modules}\\n")
+    fh.write(f"argv {sys.argv[1:]} in the shim's process: {'incidentctl.supervise' in sys.modules}, "
+             f"routing cached: {'incidentctl.playbook_process' in sys.modules}\\n")
 sys.stdout.write("no newline, not flushed")
 sys.exit(int(sys.argv[2]))
 """
@@ -62,7 +63,7 @@ def test_a_tool_of_the_shim_s_interpreter_runs_in_its_fork_with_a_normal_end(tmp
     assert done.returncode == 3, done.stderr
     assert done.stdout == "no newline, not flushed"
     lines = out.read_text().splitlines()
-    assert lines[0] == f"argv ['{out}', '3'] in the shim's process: True"
+    assert lines[0] == f"argv ['{out}', '3'] in the shim's process: True, routing cached: True"
     # the thread was waited for before the exit handlers ran, as at the end of any interpreter
     assert lines[1:] == ["thread finished", "exit handler ran"]
 
@@ -77,7 +78,11 @@ def test_a_tool_of_another_interpreter_runs_as_a_process_of_its_own(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == "no newline, not flushed"
     lines = out.read_text().splitlines()
-    assert lines == [f"argv ['{out}', '0'] in the shim's process: False", "thread finished", "exit handler ran"]
+    assert lines == [
+        f"argv ['{out}', '0'] in the shim's process: False, routing cached: False",
+        "thread finished",
+        "exit handler ran",
+    ]
 
 
 def test_a_script_run_with_arguments_of_its_interpreter_is_not_run_here(tmp_path):
