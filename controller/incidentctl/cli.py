@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import json
 import os
 import shutil
@@ -73,6 +72,8 @@ def _add_plugins(argv: list[str]) -> None:
     core |= {g.name for g in app.registered_groups}
     if first in core:
         return
+    import importlib.metadata  # ~20 ms: not on a core command's way
+
     found = {ep.name: ep for ep in importlib.metadata.entry_points(group=PLUGINS)}
     for name, ep in sorted(found.items()):
         app.add_typer(ep.load(), name=name)

@@ -183,8 +183,10 @@ def run_playbook(
     """Run one playbook inside an incident's record, here or on an execution node (see executor).
 
     ``on_published(run_name, data)`` is called with the data of each set_stats task as it succeeds."""
+    from . import contracts
     from .progress import QuietProgress
 
+    contracts.warm()  # what the run publishes is checked against its contract
     progress = progress or QuietProgress()
     executor = executor or Executor()
     path = project.playbook(playbook)
