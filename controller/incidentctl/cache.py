@@ -56,10 +56,10 @@ def cached(kind: str, key: str, compute: Callable[[], object], valid: Callable[[
     return value
 
 
-def prune(kind: str) -> None:
+def prune(kind: str, suffix: str = ".json") -> None:
     """Remove the entries of ``kind`` not used for MAX_UNUSED seconds."""
     oldest = time.time() - MAX_UNUSED
-    for entry in directory().glob(f"{kind}-*.json"):
+    for entry in directory().glob(f"{kind}-*{suffix}"):
         with contextlib.suppress(OSError):
             if entry.stat().st_mtime < oldest:
                 entry.unlink()

@@ -44,7 +44,7 @@ import mitogen.core
 import mitogen.master
 import mitogen.parent
 
-from incidentctl import cache
+from incidentctl import cache, jinja_cache
 
 VERSION = json.dumps([list(mitogen.__version__), sys.version])
 
@@ -143,6 +143,7 @@ def cached_core_source():
 mitogen.master.ModuleResponder._build_tuple = cached_build_tuple
 ansible_mitogen.module_finder.scan = cached_scan
 mitogen.parent._get_core_source = cached_core_source
+jinja_cache.install()
 
 # -- the Jinja plugins, loaded before the workers fork ------------------------------------------------------
 
