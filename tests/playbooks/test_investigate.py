@@ -4,16 +4,26 @@ region, kube-system logs, the last hour of metrics, and the network checks of ev
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import pytest
 
+from incidentlab.monitoring import http_json
 from kubeutil import REGIONS, SERVICES
-from support import run_playbook
+from support import run_playbook, wait_for
 
 pytestmark = pytest.mark.lab
 
 
+def request_rate_series(lab) -> int:
+    """What investigate.yml's request_rate query finds now: two scrapes of the services make a rate."""
+    query = urllib.parse.quote("rate(http_server_requests_seconds_count[5m])")
+    return len(http_json(lab.cfg.url("prometheus", f"/api/v1/query?query={query}"))["data"]["result"])
+
+
 def test_investigation_writes_logs_per_service_metrics_and_network_checks(lab, tmp_path):
+    # A lab up for seconds has no rate yet (Prometheus's first scrapes): the evidence would rightly hold none.
+    wait_for(lambda: request_rate_series(lab) > 0, 60, "a request rate in Prometheus")
     run = run_playbook("investigate", lab, {"incident_dir": str(tmp_path)})
     assert run.ok, run.stdout[-3000:]
     assert run.changed() == [], "investigating changes nothing on the platform"
