@@ -35,6 +35,7 @@ from . import cache
 KIND = "jinja"
 VERSION = "\0".join((sys.version, jinja2.__version__, ansible_version, "1"))
 _memory: dict[str, object] = {}
+_pruned: list[bool] = []
 _state = threading.local()  # the key of the expression being compiled (compile_expression -> compile)
 
 
@@ -124,7 +125,9 @@ def _store(key: str, uses: tuple, code) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         tmp.write_bytes(marshal.dumps(entry))
         tmp.replace(path)
-        cache.prune(KIND, suffix=".bin")
+        if not _pruned:  # once per process: a first run stores hundreds of entries
+            _pruned.append(True)
+            cache.prune(KIND, suffix=".bin")
 
 
 _compile = AnsibleEnvironment.compile
