@@ -44,7 +44,7 @@ import mitogen.core
 import mitogen.master
 import mitogen.parent
 
-from incidentctl import cache, jinja_cache
+from incidentctl import cache
 
 VERSION = json.dumps([list(mitogen.__version__), sys.version])
 
@@ -143,7 +143,10 @@ def cached_core_source():
 mitogen.master.ModuleResponder._build_tuple = cached_build_tuple
 ansible_mitogen.module_finder.scan = cached_scan
 mitogen.parent._get_core_source = cached_core_source
-jinja_cache.install()
+with contextlib.suppress(Exception):  # an optimisation on ansible-core's internals: without them, Ansible as it is
+    from incidentctl import jinja_cache
+
+    jinja_cache.install()
 
 # -- the Jinja plugins, loaded before the workers fork ------------------------------------------------------
 
