@@ -1089,4 +1089,11 @@ def _terminate(signum, _frame):
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     _add_plugins(sys.argv[1:])
-    app()
+    code: object = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code
+    from .supervise import end_process
+
+    end_process(code)  # the exit handlers and flushes, not the teardown of the heap (45 ms of every command)

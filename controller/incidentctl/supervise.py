@@ -157,12 +157,8 @@ def runs_here(path: str) -> bool:
 
 
 def run_here(path: str, argv: list[str]) -> None:
-    """Run the Python script ``path`` in this (forked) process as its own interpreter would, then end it at once.
-
-    Everything a normal exit does that matters runs: the non-daemon threads are joined, the exit handlers run
-    (mitogen's waits for its multiplexers, logging's flushes its files), the standard streams are flushed. What
-    is skipped is the interpreter's teardown of Ansible's heap, which cost each run 0.2 s after its last task.
-    """
+    """Run the Python script ``path`` in this (forked) process as its own interpreter would, then end it at once
+    (end_process: the interpreter's teardown of Ansible's heap cost each run 0.2 s after its last task)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
@@ -183,6 +179,16 @@ def run_here(path: str, argv: list[str]) -> None:
 
         traceback.print_exc()
         code = 1
+    end_process(code)
+
+
+def end_process(code: object = 0) -> None:
+    """Exit with ``code`` (a SystemExit's) as the interpreter would, without its teardown of the heap.
+
+    Everything a normal exit does that matters runs: the non-daemon threads are joined, the exit handlers run
+    (mitogen's waits for its multiplexers, logging's flushes its files), the standard streams are flushed. What
+    is skipped is freeing every object one by one: 0.2 s after an Ansible run, 45 ms after an incidentctl command.
+    """
     if code is None:
         code = 0
     elif not isinstance(code, int):

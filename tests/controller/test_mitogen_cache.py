@@ -146,3 +146,60 @@ def test_the_jinja_plugins_are_loaded_in_the_controller_before_the_workers_fork(
         "ansible_collections.incident.response.plugins.filter.db_clusters",
     ]
     assert loaded["builtin"]
+
+
+@pytest.mark.parametrize(
+    ("script", "signal_name"),
+    [
+        ("import time; time.sleep(60)", "SIGTERM"),
+        ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
+         "time.sleep(60)", "SIGKILL"),
+    ],
+)  # fmt: skip
+def test_a_disconnected_context_is_still_ended_by_the_reaper_sigterm_then_sigkill(script, signal_name):
+    """The reaper looks sooner than mitogen's own schedule, and still ends what does not end by itself."""
+    import signal
+    import subprocess
+    import time
+
+    import mitogen.master
+    import mitogen.parent
+
+    assert mitogen.parent.Reaper._calc_delay is cache.reap_delay
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    if signal_name == "SIGKILL":
+        assert proc.stdout.readline() == "ready\n"  # its SIGTERM handler is in place
+    broker = mitogen.master.Broker()
+    try:
+        reaper = mitogen.parent.Reaper(broker, mitogen.parent.PopenProcess(proc, None, None), True, True)
+        broker.defer(reaper.reap)
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.returncode == -getattr(signal, signal_name)
+    finally:
+        broker.shutdown()
+        broker.join()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_ansible_core_s_notice_about_this_strategy_is_left_out_and_other_deprecations_are_not(monkeypatch):
+    from ansible.utils.display import Display
+
+    display = Display()
+    shown = []
+    monkeypatch.setattr(type(display), "deprecated", lambda self, msg, *a, **kw: shown.append(msg))
+    monkeypatch.delitem(vars(display), "deprecated", raising=False)
+
+    cache.skip_strategy_notice()
+    display.deprecated(msg=f"{cache.STRATEGY_NOTICE} and do not carry any backwards compatibility guarantees.")
+    display.deprecated(msg="some other feature is going away")
+    assert shown == ["some other feature is going away"]
+
+    cache.skip_strategy_notice()
+    display.deprecated("another deprecation came first")  # printed, and nothing more is left out after it
+    display.deprecated(f"{cache.STRATEGY_NOTICE}.")
+    assert shown[1:] == ["another deprecation came first", f"{cache.STRATEGY_NOTICE}."]
