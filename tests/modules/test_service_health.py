@@ -147,6 +147,34 @@ def test_frozen_targets_time_out_once_within_the_deadline_apart_from_refused_one
     assert res["msg"].endswith("timed out: frozen-http, frozen-db")
 
 
+def test_an_endpoint_that_took_the_request_and_stayed_silent_is_not_asked_again(lab):
+    """A retry is for what may pass (a refused or reset connection, a lost packet), not for a server that took
+    the request and said nothing for its timeout: that one is DOWN after one attempt, with time left in the
+    deadline, while a refused endpoint beside it gets its retries."""
+    with blackhole() as frozen:
+        res = run_module(
+            "service_health",
+            {
+                "endpoints": [
+                    {"name": "frozen-http", "url": frozen + "/actuator/health"},
+                    {"name": "refused-http", "url": f"http://{HOST}:{free_port()}/actuator/health"},
+                ],
+                "timeout": 0.5,
+                "retries": 2,
+                "retry_delay": 0.05,
+                "deadline": 30,
+                "fail_on": "never",
+            },
+        )
+    checks = _by_name(res)
+    frozen_check = checks["frozen-http"]
+    assert frozen_check["status"] == "DOWN" and frozen_check["timed_out"] is True, frozen_check
+    assert frozen_check["attempts"] == 1
+    assert "not answering (timed out after" in frozen_check["error"]
+    refused = checks["refused-http"]
+    assert refused["status"] == "DOWN" and refused["timed_out"] is False and refused["attempts"] == 3, refused
+
+
 def test_the_labs_frozen_primary_times_out_and_is_named(lab, healed):
     lab.break_fault("db-primary-partitioned")
     res = run_module(

@@ -109,7 +109,8 @@ def read_actuator(data):
 
 # -- one HTTP endpoint ------------------------------------------------------------------
 def _http_attempt(res, ep, validate_certs, timeout):
-    """One try within ``timeout`` seconds; fills ``res`` and returns True when the endpoint is UP."""
+    """One try within ``timeout`` seconds; fills ``res`` and returns True when the endpoint is UP, False when it
+    is not, None when it is not and must not be asked again (it took the request and stayed silent)."""
     res.update(
         http_status=None, health=None, components={}, failing_components=[], error=None, timed_out=False, slow=False
     )
@@ -127,7 +128,7 @@ def _http_attempt(res, ep, validate_certs, timeout):
         # The message names the URL; the result already has it without credentials.
         res["error"] = str(exc).replace(ep["url"], res["target"])
         res["timed_out"] = exc.timed_out
-        return False
+        return None if exc.silent else False
     res["latency_ms"] = round(resp.elapsed * 1000, 1)
     res["http_status"] = resp.status
     expected = resp.status in ep["expected_status"]
@@ -175,8 +176,11 @@ def check_http(ep, validate_certs=True, deadline=None):
 def _attempts(res, spec, timeout, deadline, what, attempt):
     """Up to 1 + retries calls of ``attempt(timeout)``, each cut to what is left of the step's ``deadline``.
 
-    A check whose answer did not come in time says ``timed_out`` and how long it waited, once the
-    attempts or the deadline are spent: a frozen target costs the deadline once, not per attempt.
+    A retry follows a failure that may pass (refused, reset, an error status, a connect that timed out: a lost
+    packet), not one that will not: a slow answer, or a request the server took and did not answer within its
+    timeout (``attempt`` returns None): a frozen or overloaded server would cost the timeout again. A check
+    whose answer did not come in time says ``timed_out`` and how long it waited, once the attempts or the
+    deadline are spent: a frozen target costs its timeout once, never more than the deadline.
     """
     start = time.monotonic()
     retries = int(spec["retries"])
@@ -187,12 +191,13 @@ def _attempts(res, spec, timeout, deadline, what, attempt):
                 return res
             break
         res["attempts"] = n
-        if attempt(cap(deadline, timeout)):
+        answer = attempt(cap(deadline, timeout))
+        if answer:
             res["status"] = UP
             return res
         res["status"] = SLOW if res.get("slow") else DOWN
-        if res.get("slow"):
-            break  # it answered: slowness is the finding, not a lost packet to retry
+        if res.get("slow") or answer is None:
+            break  # it answered slowly, or took the request and stayed silent: the finding, not a packet lost
         if n <= retries:
             time.sleep(cap(deadline, spec["retry_delay"]))
     if res["timed_out"]:

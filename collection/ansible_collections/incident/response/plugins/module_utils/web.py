@@ -38,11 +38,14 @@ def tls_context(validate_certs=True):
 
 class HttpError(Exception):
     """No HTTP answer: connection refused, timeout, DNS, TLS... ``timed_out``: nothing came back in time
-    (a frozen server accepts the connection and never answers), as opposed to a refusal."""
+    (a frozen server accepts the connection and never answers), as opposed to a refusal. ``silent``: timed out
+    after the connection was made and the request sent (the server took it and said nothing: frozen or
+    overloaded), as opposed to a connect that timed out (no server reached: a lost packet, a partition)."""
 
-    def __init__(self, msg, timed_out=False):
+    def __init__(self, msg, timed_out=False, silent=False):
         super().__init__(msg)
         self.timed_out = timed_out
+        self.silent = silent
 
 
 def is_timeout(exc):
@@ -118,7 +121,11 @@ def request(
             raw = b""
     except (URLError, OSError) as exc:  # refused, timeout, DNS, TLS
         if is_timeout(exc):
-            raise HttpError(f"{method} {url}: no answer within {timeout:g} s (timed out)", timed_out=True) from None
+            # urllib wraps what fails while connecting and sending in URLError; the answer's read raises bare
+            silent = not isinstance(exc, URLError)
+            raise HttpError(
+                f"{method} {url}: no answer within {timeout:g} s (timed out)", timed_out=True, silent=silent
+            ) from None
         reason = getattr(exc, "reason", exc)
         raise HttpError(f"{method} {url}: no answer ({reason})") from None
     except http.client.HTTPException as exc:  # something answered, but not HTTP
