@@ -89,13 +89,20 @@ def test_a_module_payload_is_kept_and_built_again_when_its_source_changes(tmp_pa
 
 
 def test_mitogen_core_minified_for_new_connections_is_kept(cache_dir, monkeypatch):
+    import inspect
+
+    import mitogen.core
+    import mitogen.minify
     import mitogen.parent
 
     assert mitogen.parent._get_core_source is cache.cached_core_source  # what every new connection boots from
     first = cache.cached_core_source()
-    assert first == cache._core_source() and "class Router" in first
+    # mitogen's core, its compiles of received modules through the code cache (see the test below)
+    assert first == mitogen.minify.minimize_source(cache.core_with_code_cache(inspect.getsource(mitogen.core)))
+    assert "class Router" in first and "_incidentctl_compile(source, origin)" in first
     assert len(list(cache_dir.glob("mitogen-core-*.json"))) == 1
     monkeypatch.setattr(cache, "_core_source", refuse)
+    monkeypatch.setattr(mitogen.minify, "minimize_source", refuse)
     assert cache.cached_core_source() == first  # read, not minified again
 
 
@@ -203,3 +210,47 @@ def test_ansible_core_s_notice_about_this_strategy_is_left_out_and_other_depreca
     display.deprecated("another deprecation came first")  # printed, and nothing more is left out after it
     display.deprecated(f"{cache.STRATEGY_NOTICE}.")
     assert shown[1:] == ["another deprecation came first", f"{cache.STRATEGY_NOTICE}."]
+
+
+def test_a_local_context_keeps_the_modules_it_compiles_and_compiles_an_edited_one_again(tmp_path, monkeypatch):
+    """A context started on this machine compiles a module it receives once: the next context (the next run)
+    loads the code object from the cache; a module whose source changed is compiled again."""
+    import marshal
+
+    import mitogen.master
+
+    package = tmp_path / "served"
+    package.mkdir()
+    (package / "servedmod.py").write_text("VALUE = 'compiled'\n")
+    monkeypatch.syspath_prepend(str(package))  # the parent has it, a new context does not: mitogen sends it
+    code_cache = tmp_path / "code"
+    code_cache.mkdir()
+    monkeypatch.setenv(cache.CODE_CACHE_ENV, str(code_cache))
+    assert mitogen.parent._get_core_source is cache.cached_core_source
+
+    def value_in_a_new_context():
+        importlib.invalidate_caches()
+        broker = mitogen.master.Broker()
+        try:
+            context = mitogen.master.Router(broker).local(python_path=sys.executable)
+            return context.call(eval, "__import__('servedmod').VALUE")
+        finally:
+            broker.shutdown()
+            broker.join()
+
+    assert value_in_a_new_context() == "compiled"
+    entries = sorted(code_cache.glob(f"{cache.CODE_CACHE_KIND}-*.bin"))
+    assert len(entries) == 1
+    # The next context takes the code object from the cache, not the source: give the entry other code.
+    entries[0].write_bytes(marshal.dumps(compile("VALUE = 'from the cache'", "servedmod.py", "exec")))
+    assert value_in_a_new_context() == "from the cache"
+
+    (package / "servedmod.py").write_text("VALUE = 'edited'\n")
+    sys.modules.pop("servedmod", None)
+    assert value_in_a_new_context() == "edited"
+    assert len(list(code_cache.glob(f"{cache.CODE_CACHE_KIND}-*.bin"))) == 2
+
+
+def test_contexts_compile_as_usual_when_mitogen_does_not_compile_as_expected():
+    source = "def f():\n    return compile(source, origin, 'exec')\n"
+    assert cache.core_with_code_cache(source) is None

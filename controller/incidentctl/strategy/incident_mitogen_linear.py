@@ -33,6 +33,7 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import os
 import pkgutil
 import sys
 
@@ -42,6 +43,7 @@ import ansible_mitogen.strategy
 import mitogen
 import mitogen.core
 import mitogen.master
+import mitogen.minify
 import mitogen.parent
 
 from incidentctl import cache
@@ -132,12 +134,83 @@ def cached_scan(module_name, module_path, search_path):
 
 _core_source = mitogen.parent._get_core_source
 
+# A context compiles every module it receives (Ansible's module_utils, ansible_mitogen, the collection's): ~0.12 s
+# of CPU in each run's first module task for triage's, before its probes start. A context started on this machine
+# (a local connection: it inherits this process's environment) keeps the code objects in incidentctl's cache,
+# keyed by the source, its file name and the Python version, as Python keeps .pyc files; any other context (over
+# SSH) compiles as mitogen does. The function goes into mitogen's core as sent to contexts: keep it valid for
+# every Python mitogen supports there (no f-strings).
+CODE_CACHE_ENV = "INCIDENTCTL_CONTEXT_CODE_CACHE"
+CODE_CACHE_KIND = "mitogen-code"
+CODE_CACHE_SOURCE = """
+
+def _incidentctl_compile(source, origin):
+    root = os.environ.get('__ENV__')
+    if not root:
+        return compile(source, origin, 'exec', 0, 1)
+    import hashlib
+    import marshal
+    digest = hashlib.sha256(source if isinstance(source, bytes) else source.encode('utf-8'))
+    digest.update(('\\0%s\\0%s' % (origin, sys.version)).encode('utf-8'))
+    path = os.path.join(root, '__KIND__-' + digest.hexdigest()[:32] + '.bin')
+    try:
+        fh = open(path, 'rb')
+        try:
+            code = marshal.loads(fh.read())
+        finally:
+            fh.close()
+        os.utime(path, None)
+        return code
+    except Exception:
+        pass
+    code = compile(source, origin, 'exec', 0, 1)
+    try:
+        tmp = '%s.%d.tmp' % (path, os.getpid())
+        fh = open(tmp, 'wb')
+        try:
+            fh.write(marshal.dumps(code))
+        finally:
+            fh.close()
+        os.rename(tmp, path)
+    except Exception:
+        pass
+    return code
+""".replace("__ENV__", CODE_CACHE_ENV).replace("__KIND__", CODE_CACHE_KIND)
+# mitogen's two compile calls of received modules (exec_module, and load_module for Pythons before 3.4)
+CODE_CACHE_CALLS = (
+    ("compile(source, origin, 'exec', flags=0, dont_inherit=True)", "_incidentctl_compile(source, origin)"),
+    ("compile(source, mod.__file__, 'exec', 0, 1)", "_incidentctl_compile(source, mod.__file__)"),
+)
+
+
+def core_with_code_cache(source):
+    """mitogen.core's source with its compiles of received modules through the code cache, or None when this
+    mitogen does not compile them as expected (its contexts then compile as usual)."""
+    for call, cached in CODE_CACHE_CALLS:
+        if source.count(call) != 1:
+            return None
+        source = source.replace(call, cached)
+    return source + CODE_CACHE_SOURCE
+
 
 def cached_core_source():
-    """The minified source of mitogen.core every new context boots from (~0.1 s of minify per run)."""
+    """The minified source of mitogen.core every new context boots from (~0.1 s of minify per run), with the
+    code cache when it applies."""
     source = inspect.getsource(mitogen.core)
-    key = _key("core", source)
-    return cache.cached("mitogen-core", key, _core_source, lambda doc: isinstance(doc, str) and bool(doc))
+    patched = core_with_code_cache(source)
+    key = _key("core", source, patched is not None)
+
+    def build():
+        return _core_source() if patched is None else mitogen.minify.minimize_source(patched)
+
+    return cache.cached("mitogen-core", key, build, lambda doc: isinstance(doc, str) and bool(doc))
+
+
+def enable_code_cache():
+    """Let the contexts this run starts on this machine keep their compiled modules (see CODE_CACHE_SOURCE)."""
+    os.environ[CODE_CACHE_ENV] = str(cache.directory())
+    cache.directory().mkdir(parents=True, exist_ok=True)
+    cache.prune(CODE_CACHE_KIND, suffix=".bin")
 
 
 # -- the end of a run: the multiplexers' reaper (mitogen.parent.Reaper) --------------------------------------
@@ -159,6 +232,8 @@ mitogen.master.ModuleResponder._build_tuple = cached_build_tuple
 ansible_mitogen.module_finder.scan = cached_scan
 mitogen.parent._get_core_source = cached_core_source
 mitogen.parent.Reaper._calc_delay = reap_delay
+with contextlib.suppress(OSError):
+    enable_code_cache()
 with contextlib.suppress(Exception):  # an optimisation on ansible-core's internals: without them, Ansible as it is
     from incidentctl import jinja_cache
 
