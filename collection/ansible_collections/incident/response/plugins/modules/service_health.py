@@ -64,7 +64,7 @@ options:
         description:
           - Extra attempts after a DOWN answer, as long as O(deadline) leaves time. Default O(retries).
           - Not after a request the endpoint took and did not answer within O(endpoints[].timeout) (frozen or
-            overloaded: another attempt would cost the timeout again), nor after a slow answer.
+            overloaded, another attempt would cost the timeout again), nor after a slow answer.
         type: int
       method:
         description: HTTP method.
@@ -152,7 +152,7 @@ options:
       - Extra attempts of a check that is DOWN, unless the check gives its own. One retry keeps a single
         lost packet from paging anyone.
       - An HTTP endpoint that took the request (the connection was made) and stayed silent for its timeout is
-        not asked again: it is frozen or overloaded, and a retry would cost the timeout once more.
+        not asked again. It is frozen or overloaded, and a retry would cost the timeout once more.
     type: int
     default: 1
   retry_delay:
