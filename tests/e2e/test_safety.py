@@ -13,7 +13,7 @@ import signal
 from kubernetes import client
 
 from incidentlab import mariadb
-from kubeutil import NS, REGIONS, SERVICES, api
+from kubeutil import NS, REGIONS, SERVICES, api, http
 from response_support import app_can_write, configmap_ports, db_state, respond, triage_json
 from support import run_module, run_playbook, wait_for
 
@@ -113,6 +113,10 @@ def test_primary_database_and_primary_region_down_together_move_traffic_after_th
     """The secondary region's services are down only because of the database the same run repairs: the
     traffic decision is taken again after the database step, and users are served from the secondary."""
     own_lab.break_fault("db-primary-down")
+    # Its services cache their health for a second: the response must find the secondary already DOWN,
+    # or it moves traffic there at once (the other path, right too, which this test is not about).
+    health = own_lab.cfg.url("lb-secondary", "/actuator/health")
+    wait_for(lambda: http(health)[0] == 503, 30, "the secondary's load balancer to say DOWN (no database)")
     own_lab.break_fault("region-down")
     doc, inc = respond(ctl_env, "--yes")
     assert doc["status"] == "mitigated" and doc["verified"] is True, doc
